@@ -1,0 +1,13 @@
+"""Endpoint paths of BackgroundCut API v3, exactly as the reference spells them."""
+
+UPLOAD = "/v3/remove-bg/upload-image/"
+UPLOAD_PRESIGN = "/v3/remove-bg/upload-image/presign/"
+UPLOAD_PRESIGNED = "/v3/remove-bg/upload-image/presigned/"
+PROCESS = "/v3/remove-bg/process-image/"
+PROCESS_PRESIGN = "/v3/remove-bg/process-image/presign/"
+PROCESS_PRESIGNED = "/v3/remove-bg/process-image/presigned/"
+AI_CUT_INITIALIZE = "/v3/ai-cut/initialize/"
+AI_CUT_INITIALIZE_PRESIGN = "/v3/ai-cut/initialize/presign/"
+AI_CUT_INITIALIZE_PRESIGNED = "/v3/ai-cut/initialize/presigned/"
+AI_CUT_SEGMENT = "/v3/ai-cut/segment/"
+DEFAULT_BASE_URL = "https://api.backgroundcut.co"

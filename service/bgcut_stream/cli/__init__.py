@@ -1,0 +1,1 @@
+"""The ``bgcut-stream`` command line: one module per subcommand group."""

@@ -1,0 +1,156 @@
+"""CPU work of the server: masks (cached per upload and quality), variants, AI Cut sessions.
+
+Work runs on a small thread pool (onnxruntime and OpenCV release the GIL). Admission control
+answers 503 when the queue is full, and a request that outlives the timeout answers 504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from bgcut_stream.api.models import OutputVariant
+from bgcut_stream.imaging.decode import DecodedImage, decode
+from bgcut_stream.imaging.interactive import CutSession, Point
+from bgcut_stream.imaging.render import combined_alpha, render
+from bgcut_stream.imaging.saliency import Quality, SaliencyModel
+from bgcut_stream.server.exceptions import GatewayTimeout, ServiceUnavailable
+from bgcut_stream.server.storage import Upload
+
+T = TypeVar("T")
+MASK_CACHE_SIZE = 32
+SESSION_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """One written output file."""
+
+    name: str
+    path: Path
+    width: int
+    height: int
+
+
+class _Lru(OrderedDict[str, T]):
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def remember(self, key: str, value: T) -> T:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+        return value
+
+
+class Engine:
+    """Runs inference and rendering with bounded concurrency."""
+
+    def __init__(
+        self,
+        model: SaliencyModel,
+        *,
+        workers: int,
+        max_queue: int,
+        timeout_s: float,
+        max_pixels: int,
+    ) -> None:
+        self.model = model
+        self.max_pixels = max_pixels
+        self.timeout_s = timeout_s
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgcut-work")
+        self._capacity = workers + max_queue
+        self._pending = 0
+        self._masks: _Lru[np.ndarray] = _Lru(MASK_CACHE_SIZE)
+        self._sessions: _Lru[CutSession] = _Lru(SESSION_CACHE_SIZE)
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self.inferences = 0
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` on the pool: 503 when full, 504 past the timeout."""
+        if self._pending >= self._capacity:
+            raise ServiceUnavailable("Server is temporarily overloaded. Retry after a short delay.")
+        self._pending += 1
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            return await asyncio.wait_for(future, timeout=self.timeout_s)
+        except TimeoutError as exc:
+            raise GatewayTimeout(
+                f"Processing took too long (over {self.timeout_s:.0f} s). Try reducing "
+                'max_resolution or using "quality": "medium".'
+            ) from exc
+        finally:
+            self._pending -= 1
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def mask(self, upload: Upload, image: DecodedImage, quality: Quality) -> np.ndarray:
+        """The saliency mask of an upload at a quality: memory, then disk, then the model."""
+        key = f"{upload.unique_filename}:{quality}"
+        with self._key_lock(key):
+            with self._lock:
+                cached = self._masks.get(key)
+            if cached is not None:
+                return cached
+            path = upload.folder / f"mask-{quality}.png"
+            stored = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.exists() else None
+            if stored is not None and stored.shape == image.rgb.shape[:2]:
+                mask = stored
+            else:
+                mask = self.model.predict(image.rgb, quality)
+                self.inferences += 1
+                cv2.imwrite(str(path), mask, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            with self._lock:
+                return self._masks.remember(key, mask)
+
+    def process(
+        self, upload: Upload, variants: list[OutputVariant], folder: Path
+    ) -> list[StoredOutput]:
+        """Decode once, one mask per distinct quality, then render and write every variant."""
+        image = decode(upload.input_path.read_bytes(), self.max_pixels)
+        alphas = {
+            q: combined_alpha(image, self.mask(upload, image, q))
+            for q in dict.fromkeys(v.quality for v in variants)
+        }
+        outputs = []
+        for variant in variants:
+            rendered = render(image, alphas[variant.quality], variant)
+            path = folder / f"{variant.variant_name}.{variant.extension}"
+            path.write_bytes(rendered.data)
+            outputs.append(
+                StoredOutput(variant.variant_name, path, rendered.width, rendered.height)
+            )
+        return outputs
+
+    def segment(self, upload: Upload, green: list[Point], red: list[Point], path: Path) -> None:
+        """Segment an AI Cut session's image from dots and write the RGBA cutout PNG."""
+        image = decode(upload.input_path.read_bytes(), self.max_pixels)
+        with self._key_lock(f"session:{upload.unique_filename}"):
+            with self._lock:
+                session = self._sessions.get(upload.unique_filename)
+            if session is None:
+                prior = self.mask(upload, image, "medium")
+                session = CutSession(image.rgb, prior)
+                with self._lock:
+                    self._sessions.remember(upload.unique_filename, session)
+            mask = session.segment(green, red)
+        rendered = render(image, combined_alpha(image, mask), OutputVariant(variant_name="segment"))
+        path.write_bytes(rendered.data)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

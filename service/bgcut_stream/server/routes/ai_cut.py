@@ -1,0 +1,105 @@
+"""AI Cut: initialize a session (and its presign/presigned twins), then free segment calls."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, UploadFile
+
+from bgcut_stream.api import paths
+from bgcut_stream.api.models import AiCutInitializeOut, Dot, PresignOut, SegmentIn, SegmentOut
+from bgcut_stream.imaging.interactive import Point
+from bgcut_stream.server.exceptions import BadRequest
+from bgcut_stream.server.image_upload import read_image
+from bgcut_stream.server.routes.common import (
+    ERROR_RESPONSES,
+    ApiKey,
+    ImageField,
+    JsonBody,
+    Multipart,
+    State,
+    redeem,
+)
+from bgcut_stream.server.state import ServerState
+
+KIND = "ai-cut"
+router = APIRouter(tags=["AI Cut"], responses=ERROR_RESPONSES)
+
+
+async def _initialize(
+    state: ServerState, image: UploadFile | None, key_hash: str
+) -> AiCutInitializeOut:
+    data, info = await read_image(state, image)
+    credits = state.settings.ai_cut_initialize_credits
+    state.ledger.charge(key_hash, credits)
+    try:
+        upload = state.uploads.save(data, info, KIND, key_hash)
+    except BaseException:
+        state.ledger.add(key_hash, credits)
+        raise
+    state.metrics.credits.inc(credits)
+    return AiCutInitializeOut(
+        unique_filename=upload.unique_filename,
+        s3_path=upload.relative_input,
+        bucket=state.settings.ai_cut_bucket,
+    )
+
+
+def _points(dots: list[Dot], field: str, width: int, height: int) -> list[Point]:
+    for i, dot in enumerate(dots):
+        if dot.x >= width or dot.y >= height:
+            raise BadRequest(
+                f"{field}.{i}: ({dot.x}, {dot.y}) is outside the {width}x{height} image"
+            )
+    return [Point(d.x, d.y) for d in dots]
+
+
+@router.post(paths.AI_CUT_INITIALIZE, dependencies=[Multipart])
+async def ai_cut_initialize(
+    state: State, key_hash: ApiKey, image: ImageField = None
+) -> AiCutInitializeOut:
+    """Upload an image and start an AI Cut session."""
+    return await _initialize(state, image, key_hash)
+
+
+@router.post(paths.AI_CUT_INITIALIZE_PRESIGN)
+async def ai_cut_initialize_presign(state: State, key_hash: ApiKey) -> PresignOut:
+    """Mint a single-use token for one AI Cut initialize charged to this key."""
+    return PresignOut(signed_request=state.presigner.mint("ai_cut_initialize", key_hash))
+
+
+@router.post(paths.AI_CUT_INITIALIZE_PRESIGNED, dependencies=[Multipart])
+async def ai_cut_initialize_presigned(
+    state: State,
+    signed_request: Annotated[str | None, Query()] = None,
+    image: ImageField = None,
+) -> AiCutInitializeOut:
+    """Initialize with a presigned token instead of an Authorization header."""
+    grant = redeem(state, signed_request, "ai_cut_initialize")
+    try:
+        return await _initialize(state, image, grant.key_hash)
+    except BaseException:
+        state.presigner.release(grant)
+        raise
+
+
+@router.post(paths.AI_CUT_SEGMENT, dependencies=[JsonBody])
+async def ai_cut_segment(state: State, request: Request, body: SegmentIn) -> SegmentOut:
+    """Segment from the accumulated green (keep) and red (remove) dots; free, no auth."""
+    client = request.client.host if request.client else "unknown"
+    state.limiter.acquire(f"segment:{body.unique_filename}:{client}")
+    upload = state.uploads.get(body.unique_filename, KIND)
+    green = _points(body.green_dots, "greenDots", upload.width, upload.height)
+    red = _points(body.red_dots, "redDots", upload.width, upload.height)
+    out_id, folder = state.outputs.new_folder()
+    path = folder / f"segment-{body.request_number}.png"
+    await state.engine.run(state.engine.segment, upload, green, red, path)
+    return SegmentOut(
+        status="completed",
+        unique_filename=upload.unique_filename,
+        request_number=body.request_number,
+        output_url=f"{state.base_url(request)}/files/outputs/{out_id}/{path.name}",
+        message="Segmentation successful",
+        timestamp=time.time(),
+    )

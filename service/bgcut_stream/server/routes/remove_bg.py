@@ -1,0 +1,121 @@
+"""Background removal: upload, process, and their presign/presigned twins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from pydantic import ValidationError
+
+from bgcut_stream.api import paths
+from bgcut_stream.api.credits import process_cost
+from bgcut_stream.api.models import (
+    PresignOut,
+    ProcessImageIn,
+    ProcessImageOut,
+    SignedRequestIn,
+    UploadImageOut,
+)
+from bgcut_stream.server.errors import bad_request_from
+from bgcut_stream.server.image_upload import read_image
+from bgcut_stream.server.routes.common import (
+    ERROR_RESPONSES,
+    ApiKey,
+    ImageField,
+    JsonBody,
+    Multipart,
+    State,
+    redeem,
+)
+from bgcut_stream.server.state import ServerState
+
+KIND = "remove-bg"
+router = APIRouter(tags=["Background Removal"], responses=ERROR_RESPONSES)
+
+
+async def _upload(state: ServerState, image: UploadFile | None, key_hash: str) -> UploadImageOut:
+    data, info = await read_image(state, image)
+    upload = state.uploads.save(data, info, KIND, key_hash)
+    return UploadImageOut(unique_filename=upload.unique_filename)
+
+
+async def _process(
+    state: ServerState, request: Request, key_hash: str, body: ProcessImageIn
+) -> ProcessImageOut:
+    upload = state.uploads.get(body.unique_filename, KIND, key_hash)
+    variants = body.variants
+    cost = process_cost(variants)
+    state.ledger.charge(key_hash, cost)
+    out_id, folder = state.outputs.new_folder()
+    try:
+        outputs = await state.engine.run(state.engine.process, upload, variants, folder)
+    except BaseException:
+        state.ledger.add(key_hash, cost)
+        raise
+    state.metrics.credits.inc(cost)
+    base = state.base_url(request)
+    return ProcessImageOut(
+        unique_filename=upload.unique_filename,
+        input_url=f"{base}/files/{upload.relative_input}",
+        output_urls={o.name: f"{base}/files/outputs/{out_id}/{o.path.name}" for o in outputs},
+    )
+
+
+@router.post(paths.UPLOAD, dependencies=[Multipart])
+async def upload_image(state: State, key_hash: ApiKey, image: ImageField = None) -> UploadImageOut:
+    """Upload an image; returns the unique_filename to process it with."""
+    return await _upload(state, image, key_hash)
+
+
+@router.post(paths.UPLOAD_PRESIGN)
+async def upload_image_presign(state: State, key_hash: ApiKey) -> PresignOut:
+    """Mint a single-use token for one upload charged to this key."""
+    return PresignOut(signed_request=state.presigner.mint("upload", key_hash))
+
+
+@router.post(paths.UPLOAD_PRESIGNED, dependencies=[Multipart])
+async def upload_image_presigned(
+    state: State,
+    signed_request: Annotated[str | None, Query()] = None,
+    image: ImageField = None,
+) -> UploadImageOut:
+    """Upload with a presigned token instead of an Authorization header."""
+    grant = redeem(state, signed_request, "upload")
+    try:
+        return await _upload(state, image, grant.key_hash)
+    except BaseException:
+        state.presigner.release(grant)
+        raise
+
+
+@router.post(paths.PROCESS, dependencies=[JsonBody])
+async def process_image(
+    state: State, request: Request, key_hash: ApiKey, body: ProcessImageIn
+) -> ProcessImageOut:
+    """Remove the background of an uploaded image and render every output variant."""
+    return await _process(state, request, key_hash, body)
+
+
+@router.post(paths.PROCESS_PRESIGN, dependencies=[JsonBody])
+async def process_image_presign(state: State, key_hash: ApiKey, body: ProcessImageIn) -> PresignOut:
+    """Mint a single-use token with this process request (variants included) baked in."""
+    state.uploads.get(body.unique_filename, KIND, key_hash)
+    token = state.presigner.mint("process", key_hash, body.model_dump(mode="json"))
+    return PresignOut(signed_request=token)
+
+
+@router.post(paths.PROCESS_PRESIGNED, dependencies=[JsonBody])
+async def process_image_presigned(
+    state: State, request: Request, body: SignedRequestIn
+) -> ProcessImageOut:
+    """Run the process request baked into a presigned token, charged to the key that minted it."""
+    grant = redeem(state, body.signed_request, "process")
+    try:
+        try:
+            baked = ProcessImageIn.model_validate(grant.body)
+        except ValidationError as exc:
+            raise bad_request_from(exc) from exc
+        return await _process(state, request, grant.key_hash, baked)
+    except BaseException:
+        state.presigner.release(grant)
+        raise
