@@ -64,7 +64,10 @@ def running_server(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     fields: dict[str, Any] = {
-        "data_dir": data_dir, "port": port, "admin_token": ADMIN_TOKEN, "keys": "test-key:1000",
+        "data_dir": data_dir,
+        "port": port,
+        "admin_token": ADMIN_TOKEN,
+        "keys": "test-key:1000",
         **overrides,
     }
     settings = ServerSettings(**fields)

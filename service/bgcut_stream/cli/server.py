@@ -40,14 +40,25 @@ def serve(
     from bgcut_stream.server.settings import ServerSettings  # noqa: PLC0415
 
     given: dict[str, Any] = {
-        "host": host, "port": port, "data_dir": data_dir, "keys_file": keys_file,
-        "public_url": public_url, "admin_token": admin_token,
-        "fault_latency_ms": fault_latency_ms, "fault_rates": fault_rates, "workers": workers,
+        "host": host,
+        "port": port,
+        "data_dir": data_dir,
+        "keys_file": keys_file,
+        "public_url": public_url,
+        "admin_token": admin_token,
+        "fault_latency_ms": fault_latency_ms,
+        "fault_rates": fault_rates,
+        "workers": workers,
     }
     settings = ServerSettings(**{k: v for k, v in given.items() if v is not None})
     app_ = create_app(settings)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app_,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def _ledger(data_dir: Path | None) -> Any:

@@ -54,12 +54,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning) as exc:
-        if isinstance(exc, Image.DecompressionBombWarning):
-            raise TooManyPixelsError(str(exc)) from exc
-        raise CorruptImageError("Corrupt or unreadable image") from exc
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise TooManyPixelsError(str(exc)) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImageError("Corrupt or unreadable image") from exc
     if image.format not in SUPPORTED_FORMATS:
         raise UnsupportedImageError(
             f"Unsupported image format: {image.format}. Supported: PNG, JPG, JPEG, WebP"
