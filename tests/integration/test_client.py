@@ -83,7 +83,8 @@ async def test_upload_process_download_round_trip(server: RunningServer, tmp_pat
         with Image.open(tmp_path / "thumb") as thumb:
             assert thumb.width * thumb.height <= 40_000
         with Image.open(tmp_path / "full") as full:
-            assert full.mode == "RGBA" and full.size == (512, 512)
+            assert full.mode == "RGBA"
+            assert full.size == (512, 512)
     assert server.balance(SECRET_KEY) == 1000 - 1.5
 
 

@@ -18,7 +18,7 @@ from bgcut_stream.imaging.saliency import SaliencyModel
 from bgcut_stream.server.app import create_app
 from bgcut_stream.server.settings import ServerSettings
 
-ADMIN_TOKEN = "test-admin-token"  # noqa: S105 - a test fixture value, not a secret
+ADMIN_TOKEN = "test-admin-token"
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """Point-based interactive segmentation: GrabCut seeded with dots and a saliency prior.
 
-Work happens on a copy whose long side is at most ``WORK_SIDE``; the resulting mask is scaled
-back to full resolution with smoothed edges. A session keeps the small copy and the prior, so a
-refinement call with one more dot costs only the GrabCut iterations.
+Green dots select objects, red dots exclude them: after GrabCut, foreground regions that hold
+no green dot are dropped when any green dot exists, and regions touching a red dot are dropped
+unless they also hold a green dot. Work happens on a copy whose long side is at most
+``WORK_SIDE``; the resulting mask is scaled back to full resolution with smoothed edges. A
+session keeps the small copy and the prior, so a refinement call with one more dot costs only
+the GrabCut iterations.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from bgcut_stream.imaging.decode import Pixels
 
@@ -52,6 +56,31 @@ class CutSession:
                 cv2.circle(mask, centre, self.radius, int(label), thickness=-1)
         return mask
 
+    def _labels_at(
+        self, labels: npt.NDArray[np.int32], points: Sequence[Point], reach: int
+    ) -> set[int]:
+        """Region labels within ``reach`` work pixels of each point (0 = background)."""
+        found: set[int] = set()
+        height, width = labels.shape
+        for p in points:
+            x, y = round(p.x * self.scale), round(p.y * self.scale)
+            window = labels[
+                max(0, y - reach) : min(height, y + reach + 1),
+                max(0, x - reach) : min(width, x + reach + 1),
+            ]
+            found.update(int(v) for v in np.unique(window) if v)
+        return found
+
+    def _select_regions(self, fg: Pixels, green: Sequence[Point], red: Sequence[Point]) -> Pixels:
+        count, found = cv2.connectedComponents(fg, connectivity=8)
+        labels = np.asarray(found, np.int32)
+        if count <= 1:
+            return fg
+        chosen = self._labels_at(labels, green, 1)
+        excluded = self._labels_at(labels, red, self.radius + 2) - chosen
+        keep = chosen if green else set(range(1, count)) - excluded
+        return np.where(np.isin(labels, sorted(keep)), 255, 0).astype(np.uint8)
+
     def segment(self, green: Sequence[Point], red: Sequence[Point]) -> Pixels:
         """Full-resolution 8-bit mask for the accumulated dots."""
         if not green and not red:
@@ -67,6 +96,7 @@ class CutSession:
                     self.small_bgr, mask, (0, 0, 0, 0), bgd, fgd, ITERATIONS, cv2.GC_INIT_WITH_MASK
                 )
             small = np.where(np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)), 255, 0).astype(np.uint8)
+            small = self._select_regions(small, green, red)
         small = np.asarray(cv2.GaussianBlur(small, (3, 3), 0), np.uint8)
         full = cv2.resize(small, self.full_size, interpolation=cv2.INTER_LINEAR)
         return np.asarray(full, dtype=np.uint8)

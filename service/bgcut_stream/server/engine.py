@@ -65,6 +65,7 @@ class Engine:
         max_queue: int,
         timeout_s: float,
         max_pixels: int,
+        on_inference: Callable[[], object] = lambda: None,
     ) -> None:
         self.model = model
         self.max_pixels = max_pixels
@@ -76,7 +77,7 @@ class Engine:
         self._sessions: _Lru[CutSession] = _Lru(SESSION_CACHE_SIZE)
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
-        self.inferences = 0
+        self._on_inference = on_inference
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` on the pool: 503 when full, 504 past the timeout."""
@@ -112,7 +113,7 @@ class Engine:
                 mask = stored
             else:
                 mask = self.model.predict(image.rgb, quality)
-                self.inferences += 1
+                self._on_inference()
                 cv2.imwrite(str(path), mask, [cv2.IMWRITE_PNG_COMPRESSION, 1])
             with self._lock:
                 return self._masks.remember(key, mask)

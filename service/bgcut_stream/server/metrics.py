@@ -28,6 +28,11 @@ class ServerMetrics:
             "Credits charged (net of refunds).",
             registry=self.registry,
         )
+        self.inferences = Counter(
+            "bgcut_server_inferences_total",
+            "U2-Net-p model runs (mask cache misses).",
+            registry=self.registry,
+        )
         self.faults = Counter(
             "bgcut_server_faults_injected_total",
             "Injected faults by endpoint and status.",

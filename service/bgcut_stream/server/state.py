@@ -53,6 +53,7 @@ class ServerState:
             plan = FaultPlan.model_validate_json(
                 f'{{"latency_ms": {settings.fault_latency_ms}, "rates": {settings.fault_rates}}}'
             )
+        metrics = ServerMetrics()
         return cls(
             settings=settings,
             db=db,
@@ -68,8 +69,9 @@ class ServerState:
                 max_queue=settings.max_queue,
                 timeout_s=settings.process_timeout_s,
                 max_pixels=settings.max_image_pixels,
+                on_inference=metrics.inferences.inc,
             ),
-            metrics=ServerMetrics(),
+            metrics=metrics,
         )
 
     def authenticate(self, request: Request) -> str:
