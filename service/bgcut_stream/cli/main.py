@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bgcut_stream.cli import kafka, server
+from bgcut_stream.cli import demo, dlq, kafka, produce, run, server
 
 app = typer.Typer(
     name="bgcut-stream",
@@ -14,3 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(server.app, name="server")
+app.add_typer(dlq.app, name="dlq")
+app.command()(run.run)
+app.command()(produce.produce)
+app.command()(demo.demo)

@@ -66,8 +66,9 @@ def free_port() -> int:
 
 
 def port_in_use(port: int) -> bool:
-    """Tell whether ``port`` on 127.0.0.1 is already bound."""
+    """Tell whether something listens on ``port`` of 127.0.0.1 (TIME_WAIT does not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -184,7 +185,8 @@ class LocalBroker:
         if previous != (port, controller_port) and data_dir.exists():
             shutil.rmtree(data_dir)
         self.ports_file.write_text(f"{port} {controller_port}")
-        self._format(java, classpath, props)
+        if not (data_dir / "meta.properties").exists():
+            self._format(java, classpath, props)
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 [

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,36 +9,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bgcut_stream.api.validation import describe, describe_errors
 from bgcut_stream.server.exceptions import ApiError, BadRequest
 
 log = structlog.get_logger(__name__)
 
-_CONTEXT_FIELDS = ("body", "query", "form", "header", "path")
-_ALIASES = {"greenDots": "greenDots", "redDots": "redDots"}
-
-
-def describe_errors(errors: Sequence[Any]) -> str:
-    """One line from pydantic errors: 'Missing required field: x' or 'a.0.b: message'."""
-    parts = []
-    for error in errors:
-        loc = [str(p) for p in error.get("loc", ()) if p not in _CONTEXT_FIELDS]
-        where = ".".join(loc)
-        kind = error.get("type", "")
-        if kind == "json_invalid":
-            return "Malformed JSON body."
-        if kind == "missing":
-            parts.append(f"Missing required field: {where}")
-            continue
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        if kind == "extra_forbidden":
-            message = "unknown field"
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts) or "Invalid request."
-
 
 def bad_request_from(exc: ValidationError) -> BadRequest:
     """A 400 from a pydantic ValidationError raised outside FastAPI's own parsing."""
-    return BadRequest(describe_errors(exc.errors()))
+    return BadRequest(describe(exc))
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,1 @@
+"""Avro events: ImageJob in, ImageResult out; single-object encoding or Schema Registry framing."""

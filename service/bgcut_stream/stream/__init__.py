@@ -1,0 +1,1 @@
+"""The stream service: consume ImageJobs, run them through the API, publish ImageResults."""

@@ -1,0 +1,283 @@
+"""The consumer thread: poll, schedule jobs onto the asyncio loop, pause/resume, commit.
+
+librdkafka objects are used from this thread only (the producer is thread-safe and shared).
+Jobs run as coroutines on the service's event loop; their completions come back through a
+queue. Offsets are committed up to the highest contiguous completed offset per partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.stream.partitions import PartitionWork, coordinates
+from bgcut_stream.stream.settings import StreamSettings
+
+log = structlog.get_logger(__name__)
+JobFactory = Callable[[Message], Coroutine[Any, Any, None]]
+LAG_INTERVAL_S = 5.0
+
+
+class ConsumerLoop(threading.Thread):
+    """Owns the Kafka consumer; ``stop()`` drains in-flight jobs within the drain deadline."""
+
+    def __init__(
+        self,
+        *,
+        settings: StreamSettings,
+        producer: Producer,
+        loop: asyncio.AbstractEventLoop,
+        job: JobFactory,
+        metrics: StreamMetrics,
+        paused: Callable[[], bool],
+    ) -> None:
+        super().__init__(name="kafka-consumer", daemon=True)
+        self.settings = settings
+        self.producer = producer
+        self.loop = loop
+        self.job = job
+        self.metrics = metrics
+        self.auth_paused = paused
+        self.consumer = Consumer(
+            settings.kafka(
+                **{
+                    "group.id": settings.group_id,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "partition.assignment.strategy": "cooperative-sticky",
+                    "max.poll.interval.ms": 300_000,
+                    "session.timeout.ms": 45_000,
+                }
+            )
+        )
+        self.work: dict[tuple[str, int], PartitionWork] = {}
+        self.futures: dict[tuple[str, int, int], concurrent.futures.Future[None]] = {}
+        self.completions: queue.SimpleQueue[tuple[str, int, int, bool]] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._all_paused = False
+        self._last_commit = 0.0
+        self._last_lag = 0.0
+        self.running = threading.Event()
+        self.error: BaseException | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the thread to drain and exit."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Poll until stopped, then drain, commit and close."""
+        try:
+            self.consumer.subscribe(
+                [self.settings.jobs_topic],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            self.running.set()
+            while not self._stopping.is_set():
+                self._tick()
+            self._drain(list(self.work), self.settings.drain_timeout_s)
+        except BaseException as exc:
+            self.error = exc
+            log.exception("consumer_loop_failed")
+        finally:
+            self.running.clear()
+            self.consumer.close()
+
+    def _tick(self) -> None:
+        self.producer.poll(0)
+        self._collect()
+        self._apply_auth_pause()
+        in_flight = len(self.futures)
+        room = self.settings.max_in_flight - in_flight
+        if not self._all_paused and room > 0:
+            for msg in self.consumer.consume(num_messages=min(500, room * 4), timeout=0.05):
+                self._accept(msg)
+        else:
+            time.sleep(0.05)
+            self.consumer.consume(num_messages=1, timeout=0)  # keeps the group session alive
+        self._dispatch()
+        self._maybe_commit()
+        self._maybe_report_lag()
+
+    # --- intake and scheduling -----------------------------------------------------------
+    def _accept(self, msg: Message) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consume_error", error=str(error))
+            return
+        topic, partition, _ = coordinates(msg)
+        work = self.work.get((topic, partition))
+        if work is None:  # a record of a partition revoked meanwhile
+            return
+        work.buffered.append(msg)
+        if len(work.buffered) >= self.settings.partition_buffer and not work.paused:
+            self.consumer.pause([TopicPartition(work.topic, work.partition)])
+            work.paused = True
+
+    def _dispatch(self) -> None:
+        for work in self.work.values():
+            while len(self.futures) < self.settings.max_in_flight:
+                msg = work.next_startable(
+                    self.settings.max_in_flight_per_partition, self.settings.ordering
+                )
+                if msg is None:
+                    break
+                self._start(work, msg)
+            if (
+                work.paused
+                and not self._all_paused
+                and len(work.buffered) <= self.settings.partition_buffer // 2
+            ):
+                self.consumer.resume([TopicPartition(work.topic, work.partition)])
+                work.paused = False
+        self.metrics.in_flight.set(len(self.futures))
+
+    def _start(self, work: PartitionWork, msg: Message) -> None:
+        work.started(msg)
+        key = coordinates(msg)
+        future = asyncio.run_coroutine_threadsafe(self.job(msg), self.loop)
+        self.futures[key] = future
+
+        def done(f: concurrent.futures.Future[None]) -> None:
+            ok = not f.cancelled() and f.exception() is None
+            if not f.cancelled() and f.exception() is not None:
+                log.error(
+                    "job_crashed",
+                    topic=key[0],
+                    partition=key[1],
+                    offset=key[2],
+                    error=repr(f.exception()),
+                )
+            self.completions.put((*key, ok))
+
+        future.add_done_callback(done)
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                topic, partition, offset, ok = self.completions.get_nowait()
+            except queue.Empty:
+                return
+            self.futures.pop((topic, partition, offset), None)
+            work = self.work.get((topic, partition))
+            if work is not None:
+                work.finished(offset, committable=ok)
+
+    # --- pausing on 401 ------------------------------------------------------------------
+    def _apply_auth_pause(self) -> None:
+        want = self.auth_paused()
+        if want == self._all_paused:
+            return
+        partitions = [TopicPartition(w.topic, w.partition) for w in self.work.values()]
+        if want:
+            self.consumer.pause(partitions)
+        else:
+            self.consumer.resume(
+                [TopicPartition(w.topic, w.partition) for w in self.work.values() if not w.paused]
+            )
+        self._all_paused = want
+
+    # --- offsets -----------------------------------------------------------------------
+    def _committable(self, keys: list[tuple[str, int]]) -> list[TopicPartition]:
+        offsets = []
+        for key in keys:
+            work = self.work.get(key)
+            position = work.offsets.committable() if work is not None else None
+            if position is not None:
+                offsets.append(TopicPartition(key[0], key[1], position))
+                self.metrics.committed.labels(key[0], str(key[1])).set(position)
+        return offsets
+
+    def _maybe_commit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_commit < self.settings.commit_interval_s:
+            return
+        self._last_commit = now
+        offsets = self._committable(list(self.work))
+        if offsets:
+            self.consumer.commit(offsets=offsets, asynchronous=True)
+
+    def _maybe_report_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < LAG_INTERVAL_S or not self.work:
+            return
+        self._last_lag = now
+        try:
+            positions = self.consumer.position(
+                [TopicPartition(w.topic, w.partition) for w in self.work.values()]
+            )
+            for tp in positions:
+                _, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                lag = high - tp.offset if tp.offset >= 0 else high
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
+        except Exception as exc:  # noqa: BLE001 - lag is best effort
+            log.debug("lag_unavailable", error=str(exc))
+
+    # --- rebalances and shutdown -----------------------------------------------------------
+    def _drain(self, keys: list[tuple[str, int]], timeout_s: float) -> None:
+        """Stop starting jobs of ``keys``, wait for theirs up to the deadline, commit, forget."""
+        for key in keys:
+            if key in self.work:
+                self.work[key].buffered.clear()
+        deadline = time.monotonic() + timeout_s
+        pending = [k for k in self.futures if (k[0], k[1]) in keys]
+        while time.monotonic() < deadline and any(k in self.futures for k in pending):
+            self.producer.poll(0.05)
+            self._collect()
+        abandoned = [k for k in pending if k in self.futures]
+        for job_key in abandoned:
+            self.futures[job_key].cancel()
+        if abandoned:
+            log.warning(
+                "drain_deadline_abandoned_jobs",
+                count=len(abandoned),
+                offsets=[f"{t}/{p}@{o}" for t, p, o in abandoned],
+            )
+            self._wait_cancelled(abandoned)
+        self._collect()
+        offsets = self._committable(keys)
+        if offsets:
+            try:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+            except Exception as exc:  # noqa: BLE001 - a lost partition cannot be committed
+                log.warning("commit_on_drain_failed", error=str(exc))
+        for key in keys:
+            self.work.pop(key, None)
+
+    def _wait_cancelled(self, keys: list[tuple[str, int, int]]) -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(k in self.futures for k in keys):
+            self._collect()
+            time.sleep(0.01)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.work[(tp.topic, tp.partition)] = PartitionWork(tp.topic, tp.partition)
+        log.info("partitions_assigned", partitions=[tp.partition for tp in partitions])
+        if self._all_paused:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        log.info("partitions_revoked", partitions=[tp.partition for tp in partitions])
+        self._drain(keys, self.settings.drain_timeout_s)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        log.warning("partitions_lost", partitions=[tp.partition for tp in partitions])
+        for job_key in [k for k in self.futures if (k[0], k[1]) in keys]:
+            self.futures[job_key].cancel()
+        for key in keys:
+            self.work.pop(key, None)

@@ -1,0 +1,94 @@
+"""Stream service settings from ``BGCUT_*`` environment variables.
+
+The API client reads its own ``BGCUT_API_*`` variables (see ``client.settings``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StreamSettings(BaseSettings):
+    """Kafka, topics, concurrency, sources, artifact store, observability."""
+
+    model_config = SettingsConfigDict(env_prefix="BGCUT_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("BGCUT_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_config: SecretStr = Field(
+        default=SecretStr("{}"),
+        description="JSON of extra librdkafka settings (security.protocol, sasl.*, ssl.*).",
+    )
+    schema_registry_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BGCUT_SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_URL"),
+    )
+    jobs_topic: str = "bgcut.jobs"
+    results_topic: str = "bgcut.results"
+    uploads_topic: str = "bgcut.uploads"
+    group_id: str = "bgcut-stream"
+    max_in_flight_per_partition: int = Field(default=1, ge=1)
+    max_in_flight: int = Field(default=32, ge=1)
+    ordering: Literal["partition", "key"] = "partition"
+    partition_buffer: int = Field(default=64, ge=1, description="Buffered records before pausing.")
+    job_attempts: int = Field(default=3, ge=1, description="Whole-job tries for retriable errors.")
+    job_retry_backoff_s: float = 1.0
+    drain_timeout_s: float = 30.0
+    auth_retry_interval_s: float = 15.0
+    commit_interval_s: float = 1.0
+    artifact_store: str = "file://./artifacts"
+    s3_endpoint_url: str | None = None
+    source_schemes: str = "https,s3"
+    source_hosts: str = Field(default="", description="Allowed source hosts; empty = any public.")
+    allow_private_sources: bool = False
+    max_source_bytes: int = 25 * 1024 * 1024
+    source_timeout_s: float = 30.0
+    max_artifact_bytes: int = 200 * 1024 * 1024
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from inside the pod network
+    metrics_port: int = 9400
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("kafka_config")
+    @classmethod
+    def _json_object(cls, value: SecretStr) -> SecretStr:
+        parsed = json.loads(value.get_secret_value() or "{}")
+        if not isinstance(parsed, dict):
+            raise ValueError("BGCUT_KAFKA_CONFIG must be a JSON object")  # noqa: TRY004 - pydantic
+        return value
+
+    def kafka(self, **extra: Any) -> dict[str, Any]:
+        """Librdkafka config: bootstrap servers, the pass-through settings, then ``extra``."""
+        base: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "logger": logging.getLogger("librdkafka"),  # librdkafka logs follow our log level
+        }
+        base.update(json.loads(self.kafka_config.get_secret_value() or "{}"))
+        base.update(extra)
+        return base
+
+    def dlq_topic(self, reason: str) -> str:
+        """``<jobs>.dlq.<reason>``."""
+        return f"{self.jobs_topic}.dlq.{reason}"
+
+    @property
+    def schemes(self) -> set[str]:
+        """Allowed source URI schemes."""
+        return {s.strip() for s in self.source_schemes.split(",") if s.strip()}
+
+    @property
+    def hosts(self) -> set[str]:
+        """Allowed source hosts (empty: any)."""
+        return {h.strip().lower() for h in self.source_hosts.split(",") if h.strip()}
+
+    def artifact_root(self) -> Path:
+        """Folder of a file:// artifact store."""
+        return Path(self.artifact_store.removeprefix("file://")).resolve()

@@ -1,0 +1,145 @@
+"""Fetch a job's image: inline bytes, file:// (when allowed), http(s):// and s3:// URIs.
+
+URLs pass an allow-list of schemes and hosts, and by default may not resolve to private,
+loopback or link-local addresses (no SSRF into the cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from bgcut_stream.events.jobs import InlineSource, Source, UriSource
+from bgcut_stream.stream.exceptions import SourceError
+from bgcut_stream.stream.settings import StreamSettings
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    """Image bytes, their sha256, and a cache key for the source when it has one."""
+
+    data: bytes
+    sha256: str
+    filename: str | None
+
+
+def _content(data: bytes, filename: str | None) -> FetchedImage:
+    return FetchedImage(data, hashlib.sha256(data).hexdigest(), filename)
+
+
+class SourceFetcher:
+    """Applies the allow-list and limits of the settings to every fetch."""
+
+    def __init__(self, settings: StreamSettings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self._http = http
+
+    async def fetch(self, source: Source) -> FetchedImage:
+        """The image bytes of an inline or URI source."""
+        if isinstance(source, InlineSource):
+            if len(source.data) > self.settings.max_source_bytes:
+                raise SourceError(
+                    f"inline image of {len(source.data)} bytes exceeds "
+                    f"{self.settings.max_source_bytes}",
+                    retriable=False,
+                )
+            return _content(source.data, source.filename)
+        if not isinstance(source, UriSource):
+            raise SourceError("source has no bytes to fetch", retriable=False)
+        parts = urlsplit(source.uri)
+        scheme = parts.scheme.lower()
+        if scheme not in self.settings.schemes:
+            raise SourceError(
+                f"source scheme {scheme!r} is not allowed "
+                f"(allowed: {sorted(self.settings.schemes)})",
+                retriable=False,
+            )
+        name = Path(parts.path).name or None
+        if scheme == "file":
+            return _content(await asyncio.to_thread(self._read_file, Path(parts.path)), name)
+        if scheme == "s3":
+            return _content(
+                await asyncio.to_thread(self._read_s3, parts.netloc, parts.path.lstrip("/")), name
+            )
+        await self._check_host(parts.hostname or "")
+        return _content(await self._read_http(source.uri), name)
+
+    def _read_file(self, path: Path) -> bytes:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise SourceError(f"cannot read {path}: {exc.strerror}", retriable=False) from exc
+        if size > self.settings.max_source_bytes:
+            raise SourceError(
+                f"{path} is {size} bytes, over {self.settings.max_source_bytes}", retriable=False
+            )
+        return path.read_bytes()
+
+    def _read_s3(self, bucket: str, key: str) -> bytes:
+        import boto3  # noqa: PLC0415 - optional dependency, only for s3:// sources
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        client = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+            if int(head["ContentLength"]) > self.settings.max_source_bytes:
+                raise SourceError(
+                    f"s3://{bucket}/{key} is over {self.settings.max_source_bytes} bytes",
+                    retriable=False,
+                )
+            return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise SourceError(
+                f"s3://{bucket}/{key}: {code}", retriable=code not in {"404", "NoSuchKey", "403"}
+            ) from exc
+        except BotoCoreError as exc:
+            raise SourceError(f"s3://{bucket}/{key}: {exc}", retriable=True) from exc
+
+    async def _check_host(self, host: str) -> None:
+        allowed = self.settings.hosts
+        if allowed and host.lower() not in allowed:
+            raise SourceError(f"source host {host!r} is not in the allow-list", retriable=False)
+        if self.settings.allow_private_sources:
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except socket.gaierror as exc:
+            raise SourceError(f"cannot resolve {host!r}: {exc}", retriable=True) from exc
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0])
+            if not address.is_global:
+                raise SourceError(
+                    f"source host {host!r} resolves to non-public address {address}; set "
+                    "BGCUT_ALLOW_PRIVATE_SOURCES=true to allow it",
+                    retriable=False,
+                )
+
+    async def _read_http(self, url: str) -> bytes:
+        limit = self.settings.max_source_bytes
+        try:
+            async with self._http.stream(
+                "GET", url, timeout=self.settings.source_timeout_s
+            ) as resp:
+                if resp.status_code >= 400:
+                    raise SourceError(
+                        f"GET {url}: HTTP {resp.status_code}",
+                        retriable=resp.status_code >= 500 or resp.status_code == 429,
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise SourceError(f"GET {url}: body over {limit} bytes", retriable=False)
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise SourceError(f"GET {url}: {type(exc).__name__}", retriable=True) from exc
+        return b"".join(chunks)
