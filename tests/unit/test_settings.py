@@ -1,0 +1,40 @@
+"""Settings come from env vars with one prefix; secrets stay hidden."""
+
+from __future__ import annotations
+
+import pytest
+
+from bgcut_stream.client.settings import ClientSettings
+from bgcut_stream.stream.settings import StreamSettings
+
+
+def test_stream_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BGCUT_* vars configure the service; KAFKA_BOOTSTRAP_SERVERS is honoured as an alias."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9093")
+    monkeypatch.setenv("BGCUT_JOBS_TOPIC", "images.jobs")
+    monkeypatch.setenv(
+        "BGCUT_KAFKA_CONFIG", '{"security.protocol": "SASL_SSL", "sasl.password": "pw"}'
+    )
+    settings = StreamSettings()
+    assert settings.kafka_bootstrap_servers == "broker:9093"
+    assert settings.dlq_topic("invalid") == "images.jobs.dlq.invalid"
+    config = settings.kafka(**{"group.id": "g"})
+    assert config["security.protocol"] == "SASL_SSL"
+    assert config["group.id"] == "g"
+    assert "pw" not in repr(settings)
+
+
+def test_kafka_config_must_be_an_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON list for BGCUT_KAFKA_CONFIG is refused with a clear message."""
+    monkeypatch.setenv("BGCUT_KAFKA_CONFIG", "[1]")
+    with pytest.raises(ValueError, match="BGCUT_KAFKA_CONFIG must be a JSON object"):
+        StreamSettings()
+
+
+def test_client_key_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BGCUT_API_API_KEY is read but never shown."""
+    monkeypatch.setenv("BGCUT_API_API_KEY", "sk-secret-123")
+    settings = ClientSettings()
+    assert settings.api_key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(settings)
+    assert "sk-secret-123" not in str(settings.model_dump())
