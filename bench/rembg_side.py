@@ -8,6 +8,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 from PIL import Image
 from rembg import new_session, remove
@@ -34,7 +35,7 @@ def three_files(session, data):
 
 
 def main():
-    data = open(sys.argv[1], "rb").read()
+    data = Path(sys.argv[1]).read_bytes()
     repeats = int(sys.argv[2])
     session = new_session("u2netp")
     three_files(session, data)  # warm-up
