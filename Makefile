@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 KAFKA_STATE := .bgcut/kafka
+TOOLS := .bgcut/tools/bin
+HELM_VERSION := v3.19.0
+HELM := $(TOOLS)/helm
 
-.PHONY: install lint test test-unit test-integration demo kafka-up kafka-down bench clean
+.PHONY: install tools lint test test-unit test-integration test-deploy demo kafka-up kafka-down bench compose-up clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +24,17 @@ lint: $(STAMP) ## ruff + mypy --strict on service/.
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
-test: lint ## Lint, then the whole suite (unit + integration against real Kafka and our server).
-	$(BIN)/pytest tests
+$(HELM):
+	GOBIN=$(abspath $(TOOLS)) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+tools: $(HELM) ## helm (go install, cached) and promtool/prometheus (Debian package).
+	scripts/install-prometheus.sh
+
+test: lint tools ## Lint, then the whole suite (unit, integration, deploy) against real components.
+	PATH="$(abspath $(TOOLS)):$$PATH" $(BIN)/pytest tests
+
+test-deploy: $(STAMP) tools
+	PATH="$(abspath $(TOOLS)):$$PATH" $(BIN)/pytest tests/deploy
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -39,8 +51,16 @@ kafka-down: $(STAMP)
 demo: $(STAMP) ## The main job end to end on embedded defaults.
 	$(BIN)/bgcut-stream demo
 
-bench: $(STAMP) ## Benchmarks (ratios measured side by side in one run).
+bench/.venv-rembg/.installed:
+	$(PYTHON) -m venv bench/.venv-rembg
+	bench/.venv-rembg/bin/pip install -q 'rembg==2.0.*' onnxruntime
+	touch $@
+
+bench: $(STAMP) bench/.venv-rembg/.installed ## Benchmarks (ratios measured side by side in one run).
 	$(BIN)/python bench/run_all.py
+
+compose-up: ## The laptop stack with Docker: Kafka, our server, the service, Prometheus, Grafana.
+	docker compose -f docker/compose.yaml up --build
 
 clean:
 	-$(BIN)/bgcut-stream kafka down --state-dir $(KAFKA_STATE)

@@ -7,6 +7,7 @@ answers 503 when the queue is full, and a request that outlives the timeout answ
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -71,6 +72,9 @@ class Engine:
         self.max_pixels = max_pixels
         self.timeout_s = timeout_s
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgcut-work")
+        self._render_pool = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 2, thread_name_prefix="bgcut-render"
+        )
         self._capacity = workers + max_queue
         self._pending = 0
         self._masks: _Lru[np.ndarray] = _Lru(MASK_CACHE_SIZE)
@@ -127,15 +131,15 @@ class Engine:
             q: combined_alpha(image, self.mask(upload, image, q))
             for q in dict.fromkeys(v.quality for v in variants)
         }
-        outputs = []
-        for variant in variants:
+
+        def one(variant: OutputVariant) -> StoredOutput:
             rendered = render(image, alphas[variant.quality], variant)
             path = folder / f"{variant.variant_name}.{variant.extension}"
             path.write_bytes(rendered.data)
-            outputs.append(
-                StoredOutput(variant.variant_name, path, rendered.width, rendered.height)
-            )
-        return outputs
+            return StoredOutput(variant.variant_name, path, rendered.width, rendered.height)
+
+        # Encoders release the GIL: variants of one request render side by side.
+        return list(self._render_pool.map(one, variants))
 
     def segment(self, upload: Upload, green: list[Point], red: list[Point], path: Path) -> None:
         """Segment an AI Cut session's image from dots and write the RGBA cutout PNG."""
@@ -155,3 +159,4 @@ class Engine:
     def shutdown(self) -> None:
         """Stop the worker threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._render_pool.shutdown(wait=False, cancel_futures=True)

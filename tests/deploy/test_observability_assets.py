@@ -1,0 +1,95 @@
+"""Alert rules and the dashboard query only metrics the service really exports; compose agrees."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from bgcut_stream.client.settings import ClientSettings
+from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.server.metrics import ServerMetrics
+from bgcut_stream.server.settings import ServerSettings
+from bgcut_stream.stream.settings import StreamSettings
+from tests.deploy.conftest import CHART, ROOT
+
+pytestmark = pytest.mark.deploy
+METRIC = re.compile(r"\bbgcut_[a-z_]+\b")
+RULES = CHART / "files" / "alerts.rules.yaml"
+
+
+def exported_sample_names() -> set[str]:
+    names: set[str] = set()
+    for metrics in (StreamMetrics(), ServerMetrics()):
+        for family in metrics.registry.collect():
+            if family.type == "counter":
+                names |= {family.name + "_total"}
+            elif family.type == "histogram":
+                names |= {family.name + s for s in ("_bucket", "_count", "_sum")}
+            else:
+                names.add(family.name)
+    return names
+
+
+def test_dashboard_queries_name_exported_metrics() -> None:
+    """Every panel has a query and every metric in it is exported by the service."""
+    dashboard = json.loads((CHART / "files" / "dashboard.json").read_text())
+    exported = exported_sample_names()
+    assert len(dashboard["panels"]) >= 10
+    for panel in dashboard["panels"]:
+        exprs = [t["expr"] for t in panel["targets"]]
+        assert exprs, panel["title"]
+        for expr in exprs:
+            used = set(METRIC.findall(expr))
+            assert used, f"{panel['title']}: no bgcut metric in {expr}"
+            assert used <= exported, f"{panel['title']}: unknown {used - exported}"
+
+
+def test_alert_rules_name_exported_metrics() -> None:
+    """Every alert expression uses only exported metric names."""
+    exported = exported_sample_names()
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    assert len(rules) == 6
+    for rule in rules:
+        used = set(METRIC.findall(rule["expr"]))
+        assert used <= exported, f"{rule['alert']}: unknown {used - exported}"
+
+
+def test_promtool_check_and_unit_test_rules(promtool: str) -> None:
+    """`promtool check rules` and `promtool test rules` (fires and stays quiet per alert) pass."""
+    check = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    tests = ROOT / "tests" / "prometheus" / "alerts_test.yaml"
+    run = subprocess.run(
+        [promtool, "test", "rules", str(tests)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tests.parent,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SUCCESS" in run.stdout + run.stderr
+
+
+def test_compose_stack_matches_the_service() -> None:
+    """compose.yaml sets only real settings, mounts existing files, scrapes the metrics port."""
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    assert set(compose["services"]) == {"kafka", "api", "stream", "prometheus", "grafana"}
+    known = {f"BGCUT_{name.upper()}" for name in StreamSettings.model_fields}
+    known |= {f"BGCUT_API_{name.upper()}" for name in ClientSettings.model_fields}
+    known |= {f"BGCUT_SERVER_{name.upper()}" for name in ServerSettings.model_fields}
+    for name, service in compose["services"].items():
+        for var in service.get("environment", {}):
+            if var.startswith("BGCUT_"):
+                assert var in known, f"{name}: {var} is not a setting"
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            assert (ROOT / "docker" / source).resolve().exists(), f"{name}: {source} missing"
+    prometheus = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
+    targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == [f"stream:{StreamSettings().metrics_port}"]
