@@ -45,7 +45,7 @@ def render(
 
 
 def helm_fails(helm: str, *sets: str) -> str:
-    args = [helm, "template", "rel", str(CHART)]
+    args = [helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
     for item in sets:
         args += ["--set", item]
     out = subprocess.run(args, capture_output=True, text=True, check=False)
