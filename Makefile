@@ -27,8 +27,9 @@ lint: $(STAMP) ## ruff + mypy --strict on service/.
 $(HELM):
 	GOBIN=$(abspath $(TOOLS)) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-tools: $(HELM) ## helm (go install, cached) and promtool/prometheus (Debian package).
+tools: $(HELM) ## helm (go install), promtool/prometheus and chromium (Debian), playwright-core (npm).
 	scripts/install-prometheus.sh
+	scripts/install-browser.sh
 
 test: lint tools ## Lint, then the whole suite (unit, integration, deploy) against real components.
 	PATH="$(abspath $(TOOLS)):$$PATH" $(BIN)/pytest tests

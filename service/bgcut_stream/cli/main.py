@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bgcut_stream.cli import demo, dlq, kafka, produce, run, server
+from bgcut_stream.cli import api, demo, dlq, kafka, produce, run, server
 
 app = typer.Typer(
     name="bgcut-stream",
@@ -18,3 +18,5 @@ app.add_typer(dlq.app, name="dlq")
 app.command()(run.run)
 app.command()(produce.produce)
 app.command()(demo.demo)
+app.add_typer(api.api_app, name="api")
+app.add_typer(api.presign_app, name="presign")

@@ -6,19 +6,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from bgcut_stream.imaging.saliency import SaliencyModel
 from bgcut_stream.server import errors
+from bgcut_stream.server.cors import BrowserCORSMiddleware
 from bgcut_stream.server.faults import ENDPOINTS
-from bgcut_stream.server.routes import admin, ai_cut, files, health, remove_bg
+from bgcut_stream.server.routes import admin, ai_cut, files, health, remove_bg, studio
 from bgcut_stream.server.settings import ServerSettings
 from bgcut_stream.server.state import ServerState
 
 JANITOR_INTERVAL_S = 60.0
+STUDIO_DIR = Path(__file__).parent / "studio"
 _FAULT_DETAILS = {
     429: "Rate limit exceeded (injected fault).",
     500: "Internal server error (injected fault).",
@@ -58,7 +61,15 @@ def create_app(
     )
     app.state.bgcut = state
     errors.install(app)
-    for router in (remove_bg.router, ai_cut.router, files.router, health.router, admin.router):
+    routers = (
+        remove_bg.router,
+        ai_cut.router,
+        files.router,
+        health.router,
+        admin.router,
+        studio.router,
+    )
+    for router in routers:
         app.include_router(router)
 
     @app.middleware("http")
@@ -83,13 +94,9 @@ def create_app(
         state.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         return response
 
+    if settings.studio_key is not None:
+        app.mount("/studio", StaticFiles(directory=STUDIO_DIR, html=True), name="studio-page")
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=["POST", "GET", "OPTIONS"],
-            allow_headers=["Content-Type"],
-            max_age=600,
-        )
+        app.add_middleware(BrowserCORSMiddleware, origins=origins)
     return app

@@ -48,6 +48,9 @@ class ServerSettings(BaseSettings):
     fault_rates: str = Field(
         default="", description='JSON {"endpoint|*": {"503": 0.3}}: injected error probabilities.'
     )
+    studio_key: SecretStr | None = Field(
+        default=None, description="API key /studio/ mints presigned tokens with; enables /studio/."
+    )
     cors_origins: str = Field(
         default="", description="Comma-separated origins allowed on presigned and AI Cut endpoints."
     )
