@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bgcut_stream.stream.outcome import Outcome
 from bgcut_stream.stream.partitions import PartitionWork
 
 
@@ -40,7 +41,7 @@ def test_partition_order_starts_one_at_a_time_by_default() -> None:
     assert first is not None
     work.started(first)
     assert work.next_startable(1, "partition") is None
-    work.finished(0, committable=True)
+    work.finished(0, Outcome())
     second = work.next_startable(1, "partition")
     assert second is not None
     assert second.offset() == 1
@@ -54,7 +55,7 @@ def test_key_order_runs_distinct_keys_together_and_same_key_in_order() -> None:
         work.started(msg)
         started.append(msg.offset())
     assert started == [0, 2]
-    work.finished(0, committable=True)
+    work.finished(0, Outcome())
     msg = work.next_startable(3, "key")
     assert msg is not None
     assert msg.offset() == 1

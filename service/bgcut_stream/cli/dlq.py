@@ -9,7 +9,7 @@ import uuid
 import typer
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from bgcut_stream.stream.publisher import DLQ_HEADER_PREFIX
+from bgcut_stream.stream.dead_letters import DLQ_HEADER_PREFIX
 from bgcut_stream.stream.settings import StreamSettings
 
 app = typer.Typer(help="Inspect and replay dead-letter topics.")

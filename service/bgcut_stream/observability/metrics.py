@@ -77,6 +77,11 @@ class StreamMetrics:
             ["reason"],
             registry=r,
         )
+        self.duplicates = Counter(
+            "bgcut_duplicate_jobs_total",
+            "Jobs skipped because their job_id already has a terminal event.",
+            registry=r,
+        )
         self.downloaded = Counter(
             "bgcut_downloaded_bytes_total",
             "Output bytes downloaded into the artifact store.",

@@ -1,8 +1,9 @@
 """The consumer thread: poll, schedule jobs onto the asyncio loop, pause/resume, commit.
 
-librdkafka objects are used from this thread only (the producer is thread-safe and shared).
-Jobs run as coroutines on the service's event loop; their completions come back through a
-queue. Offsets are committed up to the highest contiguous completed offset per partition.
+librdkafka objects are used from this thread only. Jobs run as coroutines on the service's
+event loop and hand back an Outcome (the records to publish). Records and offsets are committed
+together, in offset order per partition, up to the highest contiguous finished offset, by the
+Committer (one transaction in exactly-once mode).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.stream.committer import CommitFailedError, Committer
+from bgcut_stream.stream.outcome import Outcome, OutRecord
 from bgcut_stream.stream.partitions import PartitionWork, coordinates
 from bgcut_stream.stream.settings import StreamSettings
 
 log = structlog.get_logger(__name__)
-JobFactory = Callable[[Message], Coroutine[Any, Any, None]]
+JobFactory = Callable[[Message], Coroutine[Any, Any, Outcome]]
 LAG_INTERVAL_S = 5.0
+Key = tuple[str, int]
 
 
 class ConsumerLoop(threading.Thread):
@@ -53,15 +57,22 @@ class ConsumerLoop(threading.Thread):
                     "group.id": settings.group_id,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
                     "partition.assignment.strategy": "cooperative-sticky",
                     "max.poll.interval.ms": 300_000,
                     "session.timeout.ms": 45_000,
                 }
             )
         )
-        self.work: dict[tuple[str, int], PartitionWork] = {}
-        self.futures: dict[tuple[str, int, int], concurrent.futures.Future[None]] = {}
-        self.completions: queue.SimpleQueue[tuple[str, int, int, bool]] = queue.SimpleQueue()
+        self.committer = Committer(
+            producer, self.consumer, exactly_once=settings.delivery == "exactly-once"
+        )
+        self.work: dict[Key, PartitionWork] = {}
+        self.futures: dict[tuple[str, int, int], concurrent.futures.Future[Outcome]] = {}
+        self.completions: queue.SimpleQueue[tuple[str, int, int, Outcome | None]] = (
+            queue.SimpleQueue()
+        )
+        self._pending: tuple[list[OutRecord], list[TopicPartition]] | None = None
         self._stopping = threading.Event()
         self._all_paused = False
         self._last_commit = 0.0
@@ -77,6 +88,7 @@ class ConsumerLoop(threading.Thread):
     def run(self) -> None:
         """Poll until stopped, then drain, commit and close."""
         try:
+            self.committer.start()
             self.consumer.subscribe(
                 [self.settings.jobs_topic],
                 on_assign=self._on_assign,
@@ -98,8 +110,7 @@ class ConsumerLoop(threading.Thread):
         self.producer.poll(0)
         self._collect()
         self._apply_auth_pause()
-        in_flight = len(self.futures)
-        room = self.settings.max_in_flight - in_flight
+        room = self.settings.max_in_flight - len(self.futures)
         if not self._all_paused and room > 0:
             for msg in self.consumer.consume(num_messages=min(500, room * 4), timeout=0.05):
                 self._accept(msg)
@@ -150,64 +161,77 @@ class ConsumerLoop(threading.Thread):
         future = asyncio.run_coroutine_threadsafe(self.job(msg), self.loop)
         self.futures[key] = future
 
-        def done(f: concurrent.futures.Future[None]) -> None:
-            ok = not f.cancelled() and f.exception() is None
-            if not f.cancelled() and f.exception() is not None:
-                log.error(
-                    "job_crashed",
-                    topic=key[0],
-                    partition=key[1],
-                    offset=key[2],
-                    error=repr(f.exception()),
-                )
-            self.completions.put((*key, ok))
+        def done(f: concurrent.futures.Future[Outcome]) -> None:
+            outcome = None
+            if not f.cancelled():
+                if f.exception() is not None:
+                    log.error(
+                        "job_crashed",
+                        topic=key[0],
+                        partition=key[1],
+                        offset=key[2],
+                        error=repr(f.exception()),
+                    )
+                else:
+                    outcome = f.result()
+            self.completions.put((*key, outcome))
 
         future.add_done_callback(done)
 
     def _collect(self) -> None:
         while True:
             try:
-                topic, partition, offset, ok = self.completions.get_nowait()
+                topic, partition, offset, outcome = self.completions.get_nowait()
             except queue.Empty:
                 return
             self.futures.pop((topic, partition, offset), None)
             work = self.work.get((topic, partition))
             if work is not None:
-                work.finished(offset, committable=ok)
+                work.finished(offset, outcome)
 
     # --- pausing on 401 ------------------------------------------------------------------
     def _apply_auth_pause(self) -> None:
         want = self.auth_paused()
         if want == self._all_paused:
             return
-        partitions = [TopicPartition(w.topic, w.partition) for w in self.work.values()]
         if want:
-            self.consumer.pause(partitions)
+            self.consumer.pause([TopicPartition(w.topic, w.partition) for w in self.work.values()])
         else:
             self.consumer.resume(
                 [TopicPartition(w.topic, w.partition) for w in self.work.values() if not w.paused]
             )
         self._all_paused = want
 
-    # --- offsets -----------------------------------------------------------------------
-    def _committable(self, keys: list[tuple[str, int]]) -> list[TopicPartition]:
-        offsets = []
+    # --- publishing and offsets -----------------------------------------------------------
+    def _commit(self, keys: list[Key]) -> None:
+        """Publish and commit whatever finished contiguously in ``keys`` (plus a retried batch)."""
+        records, offsets = self._pending or ([], [])
+        self._pending = None
         for key in keys:
             work = self.work.get(key)
-            position = work.offsets.committable() if work is not None else None
+            if work is None:
+                continue
+            position, ready = work.take_ready()
             if position is not None:
+                records += ready
+                offsets = [o for o in offsets if (o.topic, o.partition) != key]
                 offsets.append(TopicPartition(key[0], key[1], position))
-                self.metrics.committed.labels(key[0], str(key[1])).set(position)
-        return offsets
+        if not offsets:
+            return
+        try:
+            self.committer.commit(records, offsets)
+        except CommitFailedError:
+            self._pending = (records, offsets)  # retried on the next tick, in the same order
+            return
+        for tp in offsets:
+            self.metrics.committed.labels(tp.topic, str(tp.partition)).set(tp.offset)
 
-    def _maybe_commit(self, force: bool = False) -> None:
+    def _maybe_commit(self) -> None:
         now = time.monotonic()
-        if not force and now - self._last_commit < self.settings.commit_interval_s:
+        if now - self._last_commit < self.settings.commit_interval_s:
             return
         self._last_commit = now
-        offsets = self._committable(list(self.work))
-        if offsets:
-            self.consumer.commit(offsets=offsets, asynchronous=True)
+        self._commit(list(self.work))
 
     def _maybe_report_lag(self) -> None:
         now = time.monotonic()
@@ -226,7 +250,7 @@ class ConsumerLoop(threading.Thread):
             log.debug("lag_unavailable", error=str(exc))
 
     # --- rebalances and shutdown -----------------------------------------------------------
-    def _drain(self, keys: list[tuple[str, int]], timeout_s: float) -> None:
+    def _drain(self, keys: list[Key], timeout_s: float) -> None:
         """Stop starting jobs of ``keys``, wait for theirs up to the deadline, commit, forget."""
         for key in keys:
             if key in self.work:
@@ -247,12 +271,13 @@ class ConsumerLoop(threading.Thread):
             )
             self._wait_cancelled(abandoned)
         self._collect()
-        offsets = self._committable(keys)
-        if offsets:
-            try:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-            except Exception as exc:  # noqa: BLE001 - a lost partition cannot be committed
-                log.warning("commit_on_drain_failed", error=str(exc))
+        try:
+            self._commit(keys)
+        except Exception as exc:  # noqa: BLE001 - a lost partition cannot be committed
+            log.warning("commit_on_drain_failed", error=str(exc))
+        if self._pending is not None:
+            log.warning("drain_commit_failed_jobs_will_rerun", offsets=str(self._pending[1]))
+            self._pending = None
         for key in keys:
             self.work.pop(key, None)
 
@@ -281,3 +306,4 @@ class ConsumerLoop(threading.Thread):
             self.futures[job_key].cancel()
         for key in keys:
             self.work.pop(key, None)
+        self._pending = None

@@ -22,18 +22,21 @@ class PartitionOffsets:
         self._started.discard(offset)
         self._finished.add(offset)
 
+    def advance(self) -> list[int]:
+        """Pop the contiguous run of finished offsets at the front (empty when none)."""
+        if self._next is None:
+            return []
+        run = []
+        while self._next in self._finished:
+            self._finished.discard(self._next)
+            run.append(self._next)
+            self._next += 1
+        return run
+
     def committable(self) -> int | None:
         """The offset to commit (one past the contiguous finished run), or None if no progress."""
-        if self._next is None:
-            return None
-        position = self._next
-        while position in self._finished:
-            self._finished.discard(position)
-            position += 1
-        if position == self._next:
-            return None
-        self._next = position
-        return position
+        run = self.advance()
+        return run[-1] + 1 if run else None
 
     @property
     def in_flight(self) -> int:

@@ -9,6 +9,7 @@ from typing import Literal
 from confluent_kafka import Message
 
 from bgcut_stream.stream.offsets import PartitionOffsets
+from bgcut_stream.stream.outcome import Outcome, OutRecord
 
 
 def coordinates(msg: Message) -> tuple[str, int, int]:
@@ -29,6 +30,7 @@ class PartitionWork:
     buffered: deque[Message] = field(default_factory=deque)
     offsets: PartitionOffsets = field(default_factory=PartitionOffsets)
     keys_in_flight: dict[int, bytes | None] = field(default_factory=dict)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
     paused: bool = False
 
     def next_startable(self, limit: int, ordering: Literal["partition", "key"]) -> Message | None:
@@ -51,8 +53,15 @@ class PartitionWork:
         self.offsets.start(offset)
         self.keys_in_flight[offset] = msg.key()
 
-    def finished(self, offset: int, *, committable: bool) -> None:
-        """Record a worker's end; an abandoned job is not marked done (it will be redone)."""
+    def finished(self, offset: int, outcome: Outcome | None) -> None:
+        """Record a worker's end; an abandoned job (no outcome) is not done and will be redone."""
         self.keys_in_flight.pop(offset, None)
-        if committable:
+        if outcome is not None:
+            self.outcomes[offset] = outcome
             self.offsets.finish(offset)
+
+    def take_ready(self) -> tuple[int | None, list[OutRecord]]:
+        """The next position to commit and the records of the jobs before it, in offset order."""
+        run = self.offsets.advance()
+        records = [r for offset in run for r in self.outcomes.pop(offset).records]
+        return (run[-1] + 1 if run else None), records

@@ -32,6 +32,7 @@ from bgcut_stream.events.results import Artifact, ImageResult, PhaseTimings
 from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream.artifacts import ArtifactStore
 from bgcut_stream.stream.auth_gate import AuthGate
+from bgcut_stream.stream.compacted import CompactedTable
 from bgcut_stream.stream.exceptions import (
     EXHAUSTED,
     INVALID,
@@ -41,7 +42,6 @@ from bgcut_stream.stream.exceptions import (
     SourceError,
 )
 from bgcut_stream.stream.sources import FetchedImage, SourceFetcher
-from bgcut_stream.stream.upload_cache import UploadCache
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -69,7 +69,7 @@ class JobProcessor:
         *,
         client: BackgroundCutClient,
         fetcher: SourceFetcher,
-        cache: UploadCache,
+        cache: CompactedTable,
         store: ArtifactStore,
         metrics: StreamMetrics,
         gate: AuthGate,

@@ -21,13 +21,14 @@ from bgcut_stream.observability.http import HealthServer
 from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream.artifacts import open_store
 from bgcut_stream.stream.auth_gate import AuthGate
+from bgcut_stream.stream.compacted import CompactedTable
 from bgcut_stream.stream.consumer_loop import ConsumerLoop
+from bgcut_stream.stream.dead_letters import dead_letter_headers
 from bgcut_stream.stream.exceptions import INVALID, JobFailure
+from bgcut_stream.stream.outcome import Outcome, OutRecord
 from bgcut_stream.stream.processor import ATTEMPTS, JobProcessor
-from bgcut_stream.stream.publisher import Publisher
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.sources import SourceFetcher
-from bgcut_stream.stream.upload_cache import UploadCache
 
 log = structlog.get_logger(__name__)
 
@@ -63,21 +64,29 @@ class StreamService:
         self.results_codec = AvroCodec(
             bundled(IMAGE_RESULT), registry=registry, subject=f"{settings.results_topic}-value"
         )
-        self.producer = Producer(
-            settings.kafka(
-                **{
-                    "enable.idempotence": True,
-                    "linger.ms": 5,
-                    "compression.type": "zstd",
-                }
+        producer_config = {"enable.idempotence": True, "linger.ms": 5, "compression.type": "zstd"}
+        self.producer = Producer(settings.kafka(**producer_config))
+        self.exactly_once = settings.delivery == "exactly-once"
+        self.results_producer = (
+            Producer(
+                settings.kafka(
+                    **producer_config,
+                    **{
+                        "transactional.id": settings.transactional(),
+                        "transaction.timeout.ms": 60_000,
+                    },
+                )
             )
+            if self.exactly_once
+            else self.producer
         )
         self.client = BackgroundCutClient(client_settings, on_attempt=self._on_attempt)
         self.gate = AuthGate(
             self.client.presign_upload, settings.auth_retry_interval_s, self._on_auth_change
         )
-        self.cache = UploadCache(settings.kafka(), settings.uploads_topic, self.producer)
-        self.publisher = Publisher(self.producer, self.results_codec, settings.results_topic)
+        self.cache = CompactedTable(settings.kafka(), settings.uploads_topic, self.producer)
+        self.done = CompactedTable(settings.kafka(), settings.done_table, None)
+        self._claims: dict[str, asyncio.Future[None]] = {}
         self._sources_http = httpx.AsyncClient(follow_redirects=False)
         self.processor = JobProcessor(
             client=self.client,
@@ -125,11 +134,14 @@ class StreamService:
         self.health.start()
         try:
             restored = await asyncio.to_thread(self.cache.start)
+            done = await asyncio.to_thread(self.done.start)
             self._cache_ready = True
-            log.info("upload_cache_restored", entries=restored, topic=self.settings.uploads_topic)
+            log.info(
+                "tables_restored", uploads=restored, done_jobs=done, delivery=self.settings.delivery
+            )
             self.loop_thread = ConsumerLoop(
                 settings=self.settings,
-                producer=self.producer,
+                producer=self.results_producer,
                 loop=asyncio.get_running_loop(),
                 job=self._handle,
                 metrics=self.metrics,
@@ -150,13 +162,14 @@ class StreamService:
         finally:
             self.metrics.ready.set(0)
             self.cache.close()
+            self.done.close()
             await asyncio.to_thread(self.producer.flush, 30)
             await self.client.aclose()
             await self._sources_http.aclose()
             self.health.stop()
 
-    async def _handle(self, msg: Message) -> None:
-        """One record: decode, process, publish the result (and DLQ record), count it."""
+    async def _handle(self, msg: Message) -> Outcome:
+        """One record: decode, skip duplicates, process; return the records to publish."""
         structlog.contextvars.bind_contextvars(
             topic=msg.topic(), partition=msg.partition(), offset=msg.offset()
         )
@@ -166,19 +179,64 @@ class StreamService:
             try:
                 job = ImageJob.from_record(self.jobs_codec.decode(msg.value()))
                 structlog.contextvars.bind_contextvars(job_id=job.job_id)
-                result = await self.processor.run(job)
-                failure = None
+                if await self._already_done(job.job_id):
+                    self.metrics.duplicates.inc()
+                    log.info("duplicate_job_skipped")
+                    return Outcome()
+                claim = self._claims[job.job_id] = asyncio.get_running_loop().create_future()
+                try:
+                    result = await self.processor.run(job)
+                    failure = None
+                finally:
+                    claim.set_result(None)
+                    self._claims.pop(job.job_id, None)
             except EventError as exc:
                 failure = JobFailure(INVALID, str(exc), 400)
                 result = self._failed(msg, job, failure)
             except JobFailure as exc:
                 failure = exc
                 result = self._failed(msg, job, failure)
-            dlq = self.settings.dlq_topic(failure.reason) if failure else None
-            await self.publisher.publish(result, msg, failure, dlq)
             self._count(result, failure, job)
+            return self._outcome(msg, result, failure)
         finally:
             self.metrics.in_flight.dec()
+
+    async def _already_done(self, job_id: str) -> bool:
+        """Whether ``job_id`` already has a terminal event (or is running here right now)."""
+        running = self._claims.get(job_id)
+        if running is not None:
+            await asyncio.shield(running)
+            return True
+        return self.done.get(job_id) is not None
+
+    def _outcome(self, msg: Message, result: ImageResult, failure: JobFailure | None) -> Outcome:
+        records = [
+            OutRecord(
+                self.settings.results_topic,
+                result.job_id.encode(),
+                self.results_codec.encode(result.to_record()),
+            )
+        ]
+        if failure is not None:
+            records.append(
+                OutRecord(
+                    self.settings.dlq_topic(failure.reason),
+                    msg.key(),
+                    msg.value(),
+                    dead_letter_headers(
+                        msg, failure.reason, failure.code, failure.detail, failure.attempts
+                    ),
+                )
+            )
+        self.done.remember(result.job_id, result.status)
+        records.append(
+            OutRecord(
+                self.settings.done_table,
+                result.job_id.encode(),
+                CompactedTable.encode(result.status),
+            )
+        )
+        return Outcome(tuple(records))
 
     def _failed(self, msg: Message, job: ImageJob | None, failure: JobFailure) -> ImageResult:
         job_id = (

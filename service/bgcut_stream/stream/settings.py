@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +36,17 @@ class StreamSettings(BaseSettings):
     jobs_topic: str = "bgcut.jobs"
     results_topic: str = "bgcut.results"
     uploads_topic: str = "bgcut.uploads"
+    done_topic: str | None = Field(
+        default=None, description="Compacted job_id table (default: <jobs topic>.done)."
+    )
     group_id: str = "bgcut-stream"
+    delivery: Literal["exactly-once", "at-least-once"] = Field(
+        default="exactly-once",
+        description="exactly-once: results, dead letters and offsets in one transaction.",
+    )
+    transactional_id: str | None = Field(
+        default=None, description="Default: <group>-<hostname>-<pid>; must differ per instance."
+    )
     max_in_flight_per_partition: int = Field(default=1, ge=1)
     max_in_flight: int = Field(default=32, ge=1)
     ordering: Literal["partition", "key"] = "partition"
@@ -74,6 +86,15 @@ class StreamSettings(BaseSettings):
         base.update(json.loads(self.kafka_config.get_secret_value() or "{}"))
         base.update(extra)
         return base
+
+    @property
+    def done_table(self) -> str:
+        """The compacted topic of finished job_ids."""
+        return self.done_topic or f"{self.jobs_topic}.done"
+
+    def transactional(self) -> str:
+        """The transactional.id of this instance."""
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}-{os.getpid()}"
 
     def dlq_topic(self, reason: str) -> str:
         """``<jobs>.dlq.<reason>``."""

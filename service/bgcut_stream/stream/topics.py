@@ -17,6 +17,7 @@ def ensure_topics(settings: StreamSettings, partitions: int = 3, replication: in
         settings.jobs_topic: {},
         settings.results_topic: {},
         settings.uploads_topic: {"cleanup.policy": "compact"},
+        settings.done_table: {"cleanup.policy": "compact"},
         **{settings.dlq_topic(r): {} for r in DLQ_REASONS},
     }
     existing = set(admin.list_topics(timeout=30).topics)

@@ -1,7 +1,9 @@
-"""Upload reuse: image sha256 -> unique_filename, kept in a compacted Kafka topic.
+"""A key -> string table kept in a compacted Kafka topic, restored on start and tailed.
 
-Every instance restores the topic on start and keeps tailing it, so an upload made by one
-instance is reused by all. Tombstones remove entries whose upload expired on the API side.
+Two tables use it: upload reuse (image sha256 -> unique_filename, shared by every instance;
+tombstones drop uploads that expired on the API side) and the done table (job_id -> outcome,
+written inside the result transaction, read with read_committed) that keeps duplicate and
+replayed jobs from reaching the API twice.
 """
 
 from __future__ import annotations
@@ -24,30 +26,31 @@ from confluent_kafka import (
 log = structlog.get_logger(__name__)
 
 
-class UploadCache:
+class CompactedTable:
     """In-memory map backed by a compacted topic; ``start()`` blocks until restored."""
 
-    def __init__(self, kafka_config: dict[str, Any], topic: str, producer: Producer) -> None:
+    def __init__(self, kafka_config: dict[str, Any], topic: str, producer: Producer | None) -> None:
         self.topic = topic
         self._producer = producer
         self._config = {
             **kafka_config,
-            "group.id": f"bgcut-upload-cache-{time.time_ns()}",
+            "group.id": f"bgcut-table-{time.time_ns()}",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            "isolation.level": "read_committed",
         }
         self._entries: dict[str, str] = {}
         self._lock = threading.Lock()
         self._restored = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._tail, name="upload-cache", daemon=True)
+        self._thread = threading.Thread(target=self._tail, name=f"table-{topic}", daemon=True)
         self._error: BaseException | None = None
 
     def start(self, timeout_s: float = 60.0) -> int:
         """Restore the topic to its end and keep tailing it; returns the entry count."""
         self._thread.start()
         if not self._restored.wait(timeout_s):
-            raise TimeoutError(f"upload cache topic {self.topic} not restored in {timeout_s}s")
+            raise TimeoutError(f"table topic {self.topic} not restored in {timeout_s}s")
         if self._error is not None:
             raise self._error
         return len(self)
@@ -58,7 +61,7 @@ class UploadCache:
             meta = consumer.list_topics(self.topic, timeout=30)
             topic_meta = meta.topics.get(self.topic)
             if topic_meta is None or topic_meta.error is not None:
-                raise KafkaException(f"upload cache topic {self.topic} is missing")
+                raise KafkaException(f"table topic {self.topic} is missing")
             partitions = [
                 TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in topic_meta.partitions
             ]
@@ -84,7 +87,7 @@ class UploadCache:
                 self._apply(msg.key(), msg.value())
         except BaseException as exc:  # surfaced to start() and logged
             self._error = exc
-            log.exception("upload_cache_failed", topic=self.topic)
+            log.exception("table_tail_failed", topic=self.topic)
             self._restored.set()
         finally:
             consumer.close()
@@ -96,25 +99,35 @@ class UploadCache:
             if value is None:
                 self._entries.pop(key.decode(), None)
             else:
-                self._entries[key.decode()] = json.loads(value)["unique_filename"]
+                self._entries[key.decode()] = json.loads(value)["value"]
 
-    def get(self, content_sha256: str) -> str | None:
-        """The unique_filename of an earlier upload of the same bytes."""
-        with self._lock:
-            return self._entries.get(content_sha256)
+    @staticmethod
+    def encode(value: str) -> bytes:
+        """The record value stored for ``value``."""
+        return json.dumps({"value": value, "at": time.time()}).encode()
 
-    def put(self, content_sha256: str, unique_filename: str) -> None:
-        """Remember an upload (locally at once, and in the topic for the other instances)."""
+    def get(self, key: str) -> str | None:
+        """The value of ``key``, or None."""
         with self._lock:
-            self._entries[content_sha256] = unique_filename
-        value = json.dumps({"unique_filename": unique_filename, "uploaded_at": time.time()})
-        self._producer.produce(self.topic, key=content_sha256, value=value)
+            return self._entries.get(key)
 
-    def forget(self, content_sha256: str) -> None:
-        """Drop an entry whose upload expired (a tombstone for compaction)."""
+    def remember(self, key: str, value: str) -> None:
+        """Set ``key`` in memory only (the caller produces its record, e.g. in a transaction)."""
         with self._lock:
-            self._entries.pop(content_sha256, None)
-        self._producer.produce(self.topic, key=content_sha256, value=None)
+            self._entries[key] = value
+
+    def put(self, key: str, value: str) -> None:
+        """Set ``key`` locally at once and in the topic for the other instances."""
+        self.remember(key, value)
+        assert self._producer is not None
+        self._producer.produce(self.topic, key=key, value=self.encode(value))
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (a tombstone for compaction)."""
+        with self._lock:
+            self._entries.pop(key, None)
+        assert self._producer is not None
+        self._producer.produce(self.topic, key=key, value=None)
 
     def __len__(self) -> int:
         with self._lock:
