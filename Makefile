@@ -9,7 +9,7 @@ TOOLS := .bgcut/tools/bin
 HELM_VERSION := v3.19.0
 HELM := $(TOOLS)/helm
 
-.PHONY: install tools lint test test-unit test-integration test-deploy demo kafka-up kafka-down bench compose-up clean
+.PHONY: install tools lint test test-unit test-integration test-deploy chaos demo kafka-up kafka-down bench compose-up clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ tools: $(HELM) ## helm (go install), promtool/prometheus and chromium (Debian), 
 	scripts/install-prometheus.sh
 	scripts/install-browser.sh
 
-test: lint tools ## Lint, then the whole suite (unit, integration, deploy) against real components.
+test: lint tools ## Lint, then the whole suite (unit, integration, deploy, chaos at 200 jobs).
 	PATH="$(abspath $(TOOLS)):$$PATH" $(BIN)/pytest tests
 
 test-deploy: $(STAMP) tools
@@ -42,6 +42,10 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+CHAOS_JOBS ?= 2000
+chaos: $(STAMP) ## The chaos suite at full size (2000 jobs per scenario); table in .bgcut/chaos-report.md.
+	BGCUT_CHAOS_JOBS=$(CHAOS_JOBS) $(BIN)/pytest tests/chaos
 
 kafka-up: $(STAMP) ## Start the local Apache Kafka broker on 127.0.0.1:9092.
 	$(BIN)/bgcut-stream kafka up --state-dir $(KAFKA_STATE) --port 9092

@@ -38,11 +38,17 @@ def tiny(seed: int) -> bytes:
     return encode(image)
 
 
-def server_uploads(server: RunningServer) -> float:
+def server_calls(server: RunningServer, endpoint: str) -> float:
+    """Successful calls of ``endpoint`` the server counted."""
+    prefix = f'bgcut_server_requests_total{{endpoint="{endpoint}",status="200"}}'
     for line in httpx.get(f"{server.url}/metrics").text.splitlines():
-        if line.startswith('bgcut_server_requests_total{endpoint="upload",status="200"}'):
+        if line.startswith(prefix):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def server_uploads(server: RunningServer) -> float:
+    return server_calls(server, "upload")
 
 
 @pytest.fixture
@@ -318,3 +324,57 @@ def test_two_instances_split_partitions_and_process_each_job_once(
     assert sorted(r.job_id for r in results) == sorted(ids)
     assert all(count > 0 for count in per_instance), per_instance
     assert sum(per_instance) == len(ids)
+
+
+def test_same_job_id_twice_makes_one_api_call_and_one_result(
+    harness: StreamHarness, server: RunningServer
+) -> None:
+    """An upstream duplicate (same job_id, same key) is skipped: one process call, one result."""
+    job = ImageJob(job_id="dup-1", source=InlineSource(tiny(300)))
+    harness.publish(job, job)
+    with harness.running() as service:
+        port = service.health.port
+        poll_until(lambda: metric(port, "bgcut_duplicate_jobs_total") == 1, message="skipped")
+        (result,) = harness.all_results(idle_s=1)
+    assert result.job_id == "dup-1"
+    assert result.status == "SUCCEEDED"
+    assert server_calls(server, "process") == 1
+    assert server.balance("test-key") == 1000 - 1
+
+
+def test_a_job_committed_before_a_restart_is_never_sent_again(
+    harness: StreamHarness, server: RunningServer
+) -> None:
+    """The done table is restored from its compacted topic: a later duplicate costs nothing."""
+    job = ImageJob(job_id="dup-2", source=InlineSource(tiny(301)))
+    harness.publish(job)
+    with harness.running():
+        harness.results(1)
+    harness.publish(job, ImageJob(job_id="fresh-2", source=InlineSource(tiny(302))))
+    with harness.running() as service:
+        port = service.health.port
+        poll_until(lambda: metric(port, "bgcut_duplicate_jobs_total") == 1, message="skipped")
+        poll_until(lambda: len(harness.all_results(idle_s=0.5)) == 2, message="fresh-2 done")
+    assert sorted(r.job_id for r in harness.all_results(idle_s=1)) == ["dup-2", "fresh-2"]
+    assert server_calls(server, "process") == 2
+
+
+def test_at_least_once_mode_publishes_and_commits_without_transactions(
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
+) -> None:
+    """delivery=at-least-once: results produced, then offsets committed; a restart redoes none."""
+    harness = StreamHarness(
+        kafka_bootstrap, server.url, tmp_path / "a", overrides={"delivery": "at-least-once"}
+    )
+    harness.publish(
+        *[ImageJob(job_id=f"alo-{i}", source=InlineSource(tiny(310 + i))) for i in range(3)]
+    )
+    with harness.running():
+        harness.results(3)
+    harness.publish(ImageJob(job_id="alo-3", source=InlineSource(tiny(313))))
+    with harness.running() as service:
+        poll_until(lambda: len(harness.all_results(idle_s=0.5)) == 4, message="alo-3 done")
+        assert metric(service.health.port, "bgcut_duplicate_jobs_total") == 0, "nothing redone"
+    results = harness.all_results(idle_s=1)
+    assert sorted(r.job_id for r in results) == ["alo-0", "alo-1", "alo-2", "alo-3"]
+    assert server_calls(server, "process") == 4

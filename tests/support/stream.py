@@ -51,19 +51,19 @@ class StreamHarness:
 
     def __post_init__(self) -> None:
         prefix = f"t{uuid.uuid4().hex[:10]}"
-        self.settings = StreamSettings(
-            kafka_bootstrap_servers=self.bootstrap,
-            jobs_topic=f"{prefix}.jobs",
-            results_topic=f"{prefix}.results",
-            uploads_topic=f"{prefix}.uploads",
-            group_id=f"{prefix}-group",
-            artifact_store=f"file://{self.artifacts}",
-            metrics_port=0,
-            drain_timeout_s=20,
-            auth_retry_interval_s=0.3,
-            job_retry_backoff_s=0.05,
-            **self.overrides,
-        )
+        fields: dict[str, Any] = {
+            "kafka_bootstrap_servers": self.bootstrap,
+            "jobs_topic": f"{prefix}.jobs",
+            "results_topic": f"{prefix}.results",
+            "uploads_topic": f"{prefix}.uploads",
+            "group_id": f"{prefix}-group",
+            "artifact_store": f"file://{self.artifacts}",
+            "metrics_port": 0,
+            "drain_timeout_s": 20,
+            "auth_retry_interval_s": 0.3,
+            "job_retry_backoff_s": 0.05,
+        }
+        self.settings = StreamSettings(**{**fields, **self.overrides})
         self.client_settings = ClientSettings(
             base_url=self.api_url,
             api_key=self.api_key,
@@ -142,6 +142,8 @@ class StreamHarness:
                 "BGCUT_METRICS_HOST": "127.0.0.1",
                 "BGCUT_DRAIN_TIMEOUT_S": str(s.drain_timeout_s),
                 "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(s.max_in_flight_per_partition),
+                "BGCUT_DELIVERY": s.delivery,
+                "BGCUT_JOB_RETRY_BACKOFF_S": str(s.job_retry_backoff_s),
                 "BGCUT_API_BASE_URL": self.api_url,
                 "BGCUT_API_API_KEY": self.api_key,
                 "PYTHONUNBUFFERED": "1",
@@ -149,13 +151,13 @@ class StreamHarness:
         )
         return env
 
-    def spawn(self, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    def spawn(self, log: Path, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:
         """Start ``bgcut-stream run`` as a real process; returns it and its metrics port."""
         port = free_port()
         handle = log.open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "bgcut_stream", "run"],
-            env=self.env(port),
+            env={**self.env(port), **extra_env},
             stdout=handle,
             stderr=subprocess.STDOUT,
         )

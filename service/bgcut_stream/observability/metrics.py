@@ -82,6 +82,11 @@ class StreamMetrics:
             "Jobs skipped because their job_id already has a terminal event.",
             registry=r,
         )
+        self.producer_replacements = Counter(
+            "bgcut_producer_replacements_total",
+            "Transactional producers replaced after a call hung past its timeout.",
+            registry=r,
+        )
         self.downloaded = Counter(
             "bgcut_downloaded_bytes_total",
             "Output bytes downloaded into the artifact store.",

@@ -38,19 +38,20 @@ class ConsumerLoop(threading.Thread):
         self,
         *,
         settings: StreamSettings,
-        producer: Producer,
+        new_producer: Callable[[], Producer],
         loop: asyncio.AbstractEventLoop,
         job: JobFactory,
         metrics: StreamMetrics,
         paused: Callable[[], bool],
+        on_dropped: Callable[[list[OutRecord]], None] = lambda _records: None,
     ) -> None:
         super().__init__(name="kafka-consumer", daemon=True)
         self.settings = settings
-        self.producer = producer
         self.loop = loop
         self.job = job
         self.metrics = metrics
         self.auth_paused = paused
+        self.on_dropped = on_dropped  # finished jobs whose records will never be committed here
         self.consumer = Consumer(
             settings.kafka(
                 **{
@@ -60,19 +61,23 @@ class ConsumerLoop(threading.Thread):
                     "isolation.level": "read_committed",
                     "partition.assignment.strategy": "cooperative-sticky",
                     "max.poll.interval.ms": 300_000,
-                    "session.timeout.ms": 45_000,
+                    "session.timeout.ms": int(settings.session_timeout_s * 1000),
                 }
             )
         )
         self.committer = Committer(
-            producer, self.consumer, exactly_once=settings.delivery == "exactly-once"
+            new_producer,
+            self.consumer,
+            exactly_once=settings.delivery == "exactly-once",
+            on_replaced=metrics.producer_replacements.inc,
         )
         self.work: dict[Key, PartitionWork] = {}
         self.futures: dict[tuple[str, int, int], concurrent.futures.Future[Outcome]] = {}
         self.completions: queue.SimpleQueue[tuple[str, int, int, Outcome | None]] = (
             queue.SimpleQueue()
         )
-        self._pending: tuple[list[OutRecord], list[TopicPartition]] | None = None
+        # a batch that failed to commit, per partition: its records and the position after them
+        self._pending: dict[Key, tuple[list[OutRecord], int]] = {}
         self._stopping = threading.Event()
         self._all_paused = False
         self._last_commit = 0.0
@@ -107,7 +112,7 @@ class ConsumerLoop(threading.Thread):
             self.consumer.close()
 
     def _tick(self) -> None:
-        self.producer.poll(0)
+        self.committer.producer.poll(0)
         self._collect()
         self._apply_auth_pause()
         room = self.settings.max_in_flight - len(self.futures)
@@ -204,25 +209,42 @@ class ConsumerLoop(threading.Thread):
 
     # --- publishing and offsets -----------------------------------------------------------
     def _commit(self, keys: list[Key]) -> None:
-        """Publish and commit whatever finished contiguously in ``keys`` (plus a retried batch)."""
-        records, offsets = self._pending or ([], [])
-        self._pending = None
+        """Publish and commit whatever finished contiguously in ``keys``.
+
+        A batch that failed is retried alone, before anything newer, so that its outcome can
+        be checked against the group's committed offsets (see ``Committer.commit``).
+        """
+        if self._pending:
+            retried = sorted(self._pending.items())
+            try:
+                self.committer.commit(
+                    [r for _, (batch, _) in retried for r in batch],
+                    [TopicPartition(t, p, position) for (t, p), (_, position) in retried],
+                    retry=True,
+                )
+            except CommitFailedError:
+                return
+            self._pending.clear()
+            self._committed([TopicPartition(t, p, pos) for (t, p), (_, pos) in retried])
+        batches: dict[Key, tuple[list[OutRecord], int]] = {}
         for key in keys:
             work = self.work.get(key)
             if work is None:
                 continue
             position, ready = work.take_ready()
             if position is not None:
-                records += ready
-                offsets = [o for o in offsets if (o.topic, o.partition) != key]
-                offsets.append(TopicPartition(key[0], key[1], position))
-        if not offsets:
+                batches[key] = (ready, position)
+        if not batches:
             return
+        offsets = [TopicPartition(t, p, position) for (t, p), (_, position) in batches.items()]
         try:
-            self.committer.commit(records, offsets)
+            self.committer.commit([r for batch, _ in batches.values() for r in batch], offsets)
         except CommitFailedError:
-            self._pending = (records, offsets)  # retried on the next tick, in the same order
+            self._pending = batches  # retried on the next tick, before newer work
             return
+        self._committed(offsets)
+
+    def _committed(self, offsets: list[TopicPartition]) -> None:
         for tp in offsets:
             self.metrics.committed.labels(tp.topic, str(tp.partition)).set(tp.offset)
 
@@ -258,7 +280,7 @@ class ConsumerLoop(threading.Thread):
         deadline = time.monotonic() + timeout_s
         pending = [k for k in self.futures if (k[0], k[1]) in keys]
         while time.monotonic() < deadline and any(k in self.futures for k in pending):
-            self.producer.poll(0.05)
+            self.committer.producer.poll(0.05)
             self._collect()
         abandoned = [k for k in pending if k in self.futures]
         for job_key in abandoned:
@@ -275,11 +297,7 @@ class ConsumerLoop(threading.Thread):
             self._commit(keys)
         except Exception as exc:  # noqa: BLE001 - a lost partition cannot be committed
             log.warning("commit_on_drain_failed", error=str(exc))
-        if self._pending is not None:
-            log.warning("drain_commit_failed_jobs_will_rerun", offsets=str(self._pending[1]))
-            self._pending = None
-        for key in keys:
-            self.work.pop(key, None)
+        self._forget(keys)
 
     def _wait_cancelled(self, keys: list[tuple[str, int, int]]) -> None:
         deadline = time.monotonic() + 5
@@ -304,6 +322,18 @@ class ConsumerLoop(threading.Thread):
         log.warning("partitions_lost", partitions=[tp.partition for tp in partitions])
         for job_key in [k for k in self.futures if (k[0], k[1]) in keys]:
             self.futures[job_key].cancel()
+        self._forget(keys)
+
+    def _forget(self, keys: list[Key]) -> None:
+        """Drop leaving partitions' state; their uncommitted jobs will run again elsewhere."""
+        dropped: list[OutRecord] = []
         for key in keys:
-            self.work.pop(key, None)
-        self._pending = None
+            batch = self._pending.pop(key, None)
+            if batch is not None:
+                log.warning("uncommitted_jobs_will_rerun", partition=key[1], position=batch[1])
+                dropped += batch[0]
+            work = self.work.pop(key, None)
+            if work is not None:
+                dropped += work.drop_finished()
+        if dropped:
+            self.on_dropped(dropped)

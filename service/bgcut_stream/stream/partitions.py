@@ -65,3 +65,9 @@ class PartitionWork:
         run = self.offsets.advance()
         records = [r for offset in run for r in self.outcomes.pop(offset).records]
         return (run[-1] + 1 if run else None), records
+
+    def drop_finished(self) -> list[OutRecord]:
+        """Forget finished but uncommitted jobs (the partition is leaving); their records."""
+        records = [r for offset in sorted(self.outcomes) for r in self.outcomes[offset].records]
+        self.outcomes.clear()
+        return records

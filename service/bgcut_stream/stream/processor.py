@@ -56,6 +56,7 @@ ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
 class _Progress:
     unique_filename: str | None = None
     fetched: FetchedImage | None = None
+    version_key: str | None = None  # "uri:<hash of URI, ETag, size>" for URI sources
     reused: bool = False
     output: ProcessImageOut | None = None
     credits: float = 0.0
@@ -159,6 +160,31 @@ class JobProcessor:
             except Unauthorized as exc:
                 await self.gate.wait_until_authorized(failed_at, exc)
 
+    async def _source_upload(
+        self, job: ImageJob, progress: _Progress, timings: PhaseTimings
+    ) -> str:
+        """The unique_filename for a job's source: by URI version (no fetch), else by bytes."""
+        started = time.perf_counter()
+        progress.version_key = await self.fetcher.validator(job.source)
+        known = self.cache.get(progress.version_key) if progress.version_key else None
+        if known is not None:
+            timings.fetch_s += time.perf_counter() - started
+            progress.reused = True
+            self.metrics.uploads.labels("reused").inc()
+            return known
+        await self._fetch(job, progress, timings, started)
+        unique = await self._upload_once(progress, timings)
+        if progress.version_key is not None:
+            self.cache.put(progress.version_key, unique)
+        return unique
+
+    async def _fetch(
+        self, job: ImageJob, progress: _Progress, timings: PhaseTimings, started: float
+    ) -> None:
+        progress.fetched = await self.fetcher.fetch(job.source)
+        timings.fetch_s += time.perf_counter() - started
+        self.metrics.phase.labels("fetch").observe(time.perf_counter() - started)
+
     async def _upload_once(self, progress: _Progress, timings: PhaseTimings) -> str:
         """Reuse an earlier upload of the same bytes, or join one in flight, or upload."""
         assert progress.fetched is not None
@@ -201,11 +227,7 @@ class JobProcessor:
             if isinstance(job.source, UploadedSource):
                 progress.unique_filename, progress.reused = job.source.unique_filename, True
             else:
-                started = time.perf_counter()
-                progress.fetched = await self.fetcher.fetch(job.source)
-                timings.fetch_s += time.perf_counter() - started
-                self.metrics.phase.labels("fetch").observe(time.perf_counter() - started)
-                progress.unique_filename = await self._upload_once(progress, timings)
+                progress.unique_filename = await self._source_upload(job, progress, timings)
         if progress.output is None:
             progress.output = await self._process(job, progress, timings)
         return await self._download(job, progress.output, timings)
@@ -220,12 +242,19 @@ class JobProcessor:
                 lambda: self.client.process_image(str(progress.unique_filename), variants)
             )
         except NotFound:
-            if progress.fetched is None:
+            if isinstance(job.source, UploadedSource):
                 raise
             # The upload expired on the API side: forget it, upload again once, retry.
             log.info("upload_expired_reuploading", unique_filename=progress.unique_filename)
+            if progress.version_key is not None:
+                self.cache.forget(progress.version_key)
+            if progress.fetched is None:  # reused by URI version without fetching: fetch now
+                await self._fetch(job, progress, timings, time.perf_counter())
+            assert progress.fetched is not None
             self.cache.forget(progress.fetched.sha256)
             progress.unique_filename = await self._upload(progress, timings)
+            if progress.version_key is not None:
+                self.cache.put(progress.version_key, progress.unique_filename)
             output = await self._authorized(
                 lambda: self.client.process_image(str(progress.unique_filename), variants)
             )

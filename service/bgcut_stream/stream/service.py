@@ -67,18 +67,9 @@ class StreamService:
         producer_config = {"enable.idempotence": True, "linger.ms": 5, "compression.type": "zstd"}
         self.producer = Producer(settings.kafka(**producer_config))
         self.exactly_once = settings.delivery == "exactly-once"
-        self.results_producer = (
-            Producer(
-                settings.kafka(
-                    **producer_config,
-                    **{
-                        "transactional.id": settings.transactional(),
-                        "transaction.timeout.ms": 60_000,
-                    },
-                )
-            )
-            if self.exactly_once
-            else self.producer
+        self._results_config = settings.kafka(
+            **producer_config,
+            **{"transactional.id": settings.transactional(), "transaction.timeout.ms": 60_000},
         )
         self.client = BackgroundCutClient(client_settings, on_attempt=self._on_attempt)
         self.gate = AuthGate(
@@ -104,6 +95,10 @@ class StreamService:
         )
         self.loop_thread: ConsumerLoop | None = None
         self._cache_ready = False
+
+    def _results_producer(self) -> Producer:
+        """The producer that publishes results: transactional, or the shared one."""
+        return Producer(self._results_config) if self.exactly_once else self.producer
 
     def _on_attempt(self, info: AttemptInfo) -> None:
         self.metrics.api_latency.labels(info.endpoint, str(info.status or "error")).observe(
@@ -141,11 +136,12 @@ class StreamService:
             )
             self.loop_thread = ConsumerLoop(
                 settings=self.settings,
-                producer=self.results_producer,
+                new_producer=self._results_producer,
                 loop=asyncio.get_running_loop(),
                 job=self._handle,
                 metrics=self.metrics,
                 paused=lambda: self.gate.paused,
+                on_dropped=self._forget_uncommitted,
             )
             self.loop_thread.start()
             self.metrics.ready.set(1)
@@ -201,6 +197,12 @@ class StreamService:
         finally:
             self.metrics.in_flight.dec()
 
+    def _forget_uncommitted(self, records: list[OutRecord]) -> None:
+        """Jobs finished here but never committed will run again: unmark them as done."""
+        for record in records:
+            if record.topic == self.settings.done_table and record.key is not None:
+                self.done.discard(record.key.decode())
+
     async def _already_done(self, job_id: str) -> bool:
         """Whether ``job_id`` already has a terminal event (or is running here right now)."""
         running = self._claims.get(job_id)
@@ -245,6 +247,7 @@ class StreamService:
             else (msg.key() or b"").decode(errors="replace")
             or f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
         )
+        structlog.contextvars.bind_contextvars(job_id=job_id)
         log.warning("job_failed", reason=failure.reason, status=failure.code, detail=failure.detail)
         return ImageResult(
             job_id=job_id,

@@ -55,7 +55,13 @@ class StreamSettings(BaseSettings):
     job_retry_backoff_s: float = 1.0
     drain_timeout_s: float = 30.0
     auth_retry_interval_s: float = 15.0
-    commit_interval_s: float = 1.0
+    commit_interval_s: float = 0.25
+    session_timeout_s: float = Field(
+        default=15.0,
+        ge=6,
+        description="Group session timeout: how soon a dead instance's "
+        "partitions move to the others.",
+    )
     artifact_store: str = "file://./artifacts"
     s3_endpoint_url: str | None = None
     source_schemes: str = "https,s3"

@@ -41,6 +41,52 @@ class SourceFetcher:
         self.settings = settings
         self._http = http
 
+    async def validator(self, source: Source) -> str | None:
+        """A cache key naming this exact version of a URI source (URI, ETag, size), or None.
+
+        Asks the origin with HEAD (http) or HeadObject (s3), so a job whose image was uploaded
+        before reuses that upload without downloading the image again. None when the origin
+        gives no ETag or the probe fails (the image is then fetched and keyed by its sha256).
+        """
+        if not isinstance(source, UriSource):
+            return None
+        parts = urlsplit(source.uri)
+        scheme = parts.scheme.lower()
+        if scheme not in self.settings.schemes or scheme not in {"http", "https", "s3"}:
+            return None
+        if scheme == "s3":
+            etag, size = await asyncio.to_thread(
+                self._head_s3, parts.netloc, parts.path.lstrip("/")
+            )
+        else:
+            await self._check_host(parts.hostname or "")
+            etag, size = await self._head_http(source.uri)
+        if not etag or etag.startswith("W/") or size is None:
+            return None  # weak or missing validators do not prove the bytes are the same
+        version = f"{source.uri}\n{etag}\n{size}"
+        return "uri:" + hashlib.sha256(version.encode()).hexdigest()
+
+    async def _head_http(self, url: str) -> tuple[str | None, int | None]:
+        try:
+            resp = await self._http.head(url, timeout=self.settings.source_timeout_s)
+        except httpx.TransportError:
+            return None, None
+        if resp.status_code != httpx.codes.OK:  # anything else: no usable validator
+            return None, None
+        length = resp.headers.get("content-length")
+        return resp.headers.get("etag"), int(length) if length and length.isdigit() else None
+
+    def _head_s3(self, bucket: str, key: str) -> tuple[str | None, int | None]:
+        import boto3  # noqa: PLC0415 - optional dependency, only for s3:// sources
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        client = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError):
+            return None, None
+        return head.get("ETag"), int(head["ContentLength"])
+
     async def fetch(self, source: Source) -> FetchedImage:
         """The image bytes of an inline or URI source."""
         if isinstance(source, InlineSource):
