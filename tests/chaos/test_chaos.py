@@ -47,6 +47,7 @@ def harness(broker: LocalBroker, chaos_server: RunningServer, tmp_path: Path) ->
         overrides={
             "max_in_flight_per_partition": 2,
             "max_in_flight": IN_FLIGHT,
+            "partition_buffer": 4,  # backpressure pauses partitions in every scenario
             "drain_timeout_s": 15,
         },
     )

@@ -378,3 +378,26 @@ def test_at_least_once_mode_publishes_and_commits_without_transactions(
     results = harness.all_results(idle_s=1)
     assert sorted(r.job_id for r in results) == ["alo-0", "alo-1", "alo-2", "alo-3"]
     assert server_calls(server, "process") == 4
+
+
+def test_a_saturated_service_buffers_every_record_and_skips_none(
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
+) -> None:
+    """At the in-flight cap with tiny buffers (pausing all the time), every job still runs."""
+    server.set_faults(latency_ms=30)
+    harness = StreamHarness(
+        kafka_bootstrap,
+        server.url,
+        tmp_path / "a",
+        partitions=3,
+        overrides={"max_in_flight": 2, "partition_buffer": 2},
+    )
+    ids = [f"busy-{i}" for i in range(40)]
+    harness.publish(*[ImageJob(job_id=i, source=InlineSource(tiny(500))) for i in ids])
+    with harness.running():
+        poll_until(
+            lambda: len(harness.all_results(idle_s=0.5)) >= len(ids),
+            timeout_s=90,
+            message="every job has a result",
+        )
+    assert sorted(r.job_id for r in harness.all_results(idle_s=1)) == sorted(ids)

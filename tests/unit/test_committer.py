@@ -40,6 +40,10 @@ class FakeProducer:
     def poll(self, _timeout: float) -> int:
         return 0
 
+    def flush(self, _timeout: float) -> int:
+        self.calls.append("flush")
+        return 0
+
     def send_offsets_to_transaction(self, *_: Any) -> None:
         self.calls.append("send_offsets")
         if self.hang:
@@ -59,11 +63,22 @@ class FakeConsumer:
 
     def __init__(self) -> None:
         self.committed_offsets: dict[tuple[str, int], int] = {}
+        self.failures: list[KafkaError] = []  # raised, in turn, by committed() and commit()
+        self.commits = 0
+
+    def _maybe_fail(self) -> None:
+        if self.failures:
+            raise KafkaException(self.failures.pop(0))
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        self._maybe_fail()
+        self.commits += 1
 
     def consumer_group_metadata(self) -> object:
         return object()
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self._maybe_fail()
         return [
             TopicPartition(
                 p.topic, p.partition, self.committed_offsets.get((p.topic, p.partition), -1001)
@@ -134,3 +149,32 @@ def test_a_fenced_producer_stops_the_instance() -> None:
     subject = committer([FakeProducer(commit_error=error)], FakeConsumer())
     with pytest.raises(FencedError, match="fenced"):
         subject.commit(RECORDS, OFFSETS)
+
+
+def test_unknown_committed_offsets_fail_the_retry_without_replacing_the_producer() -> None:
+    """A coordinator that cannot answer yet means "try later", not a stuck producer."""
+    producer = FakeProducer()
+    consumer = FakeConsumer()
+    subject = committer([producer], consumer)
+    consumer.failures.append(KafkaError(KafkaError._TIMED_OUT, "coordinator down"))
+    with pytest.raises(CommitFailedError, match="committed offsets unknown"):
+        subject.commit(RECORDS, OFFSETS, retry=True)
+    subject.commit(RECORDS, OFFSETS, retry=True)
+    assert subject.producer is producer
+    assert subject.replacements == 0
+    assert producer.calls == ["init", "begin", "produce:results", "send_offsets", "commit"]
+
+
+def test_at_least_once_retries_only_the_offset_commit_of_an_acknowledged_batch() -> None:
+    """at-least-once: records flushed, offset commit failed; the retry does not republish."""
+    producer = FakeProducer()
+    consumer = FakeConsumer()
+    subject = Committer(
+        lambda: cast(Producer, producer), cast(Consumer, consumer), exactly_once=False
+    )
+    consumer.failures.append(KafkaError(KafkaError._TRANSPORT, "broker down"))
+    with pytest.raises(CommitFailedError, match="offset commit failed"):
+        subject.commit(RECORDS, OFFSETS)
+    subject.commit(RECORDS, OFFSETS, retry=True)
+    assert producer.calls == ["produce:results", "flush"]
+    assert consumer.commits == 1

@@ -63,6 +63,7 @@ class Committer:
         self._calls = self._executor()
         self._stuck = False  # a call on the current producer never returned
         self._needs_init = False
+        self._acked: list[tuple[str, int, int]] | None = None  # at-least-once: flushed batch
         self.replacements = 0
 
     @staticmethod
@@ -123,16 +124,21 @@ class Committer:
         if not offsets:
             return
         if not self.exactly_once:
-            self._produce(records)
-            if self.producer.flush(self.timeout_s):
-                raise CommitFailedError("records not acknowledged in time; offsets not committed")
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self._commit_in_order(records, offsets)
             return
         try:
             self._ensure_ready()
-            if retry and self._landed(offsets):
+        except KafkaException as exc:
+            self._recover(exc)
+        if retry:
+            try:
+                landed = self._landed(offsets)
+            except KafkaException as exc:
+                raise CommitFailedError(f"committed offsets unknown: {exc}") from exc
+            if landed:
                 log.info("transaction_landed_before_retry", offsets=len(offsets))
                 return
+        try:
             self.producer.begin_transaction()
             self._produce(records)
             self._bounded(
@@ -149,6 +155,24 @@ class Committer:
             raise CommitFailedError(f"{exc} did not return; replacing the producer") from exc
         except KafkaException as exc:
             self._recover(exc)
+
+    def _commit_in_order(self, records: Sequence[OutRecord], offsets: list[TopicPartition]) -> None:
+        """at-least-once: produce and flush, then commit the offsets.
+
+        A batch whose records were acknowledged is not produced again when only its offset
+        commit is retried.
+        """
+        batch = [(o.topic, o.partition, o.offset) for o in offsets]
+        if batch != self._acked:
+            self._produce(records)
+            if self.producer.flush(self.timeout_s):
+                raise CommitFailedError("records not acknowledged in time; offsets not committed")
+            self._acked = batch
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            raise CommitFailedError(f"offset commit failed: {exc}") from exc
+        self._acked = None
 
     def _landed(self, offsets: list[TopicPartition]) -> bool:
         """Whether the group's committed offsets already cover ``offsets`` (stable reads)."""

@@ -121,7 +121,10 @@ class ConsumerLoop(threading.Thread):
                 self._accept(msg)
         else:
             time.sleep(0.05)
-            self.consumer.consume(num_messages=1, timeout=0)  # keeps the group session alive
+            # Polling keeps us within max.poll.interval.ms; whatever it returns is buffered
+            # (never dropped: that would commit past a job nobody ran), pausing its partition.
+            for msg in self.consumer.consume(num_messages=1, timeout=0):
+                self._accept(msg)
         self._dispatch()
         self._maybe_commit()
         self._maybe_report_lag()
@@ -309,8 +312,15 @@ class ConsumerLoop(threading.Thread):
         for tp in partitions:
             self.work[(tp.topic, tp.partition)] = PartitionWork(tp.topic, tp.partition)
         log.info("partitions_assigned", partitions=[tp.partition for tp in partitions])
+        if not partitions:
+            return
+        consumer.incremental_assign(partitions)
+        # librdkafka keeps a partition's pause flag across revoke and re-assign: a partition
+        # paused for backpressure when it left would never fetch again. Start from our state.
         if self._all_paused:
             consumer.pause(partitions)
+        else:
+            consumer.resume(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
