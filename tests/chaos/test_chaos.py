@@ -277,7 +277,7 @@ def test_sigterm_during_slow_api_call(
     procs: list[subprocess.Popen[bytes]],
 ) -> None:
     """SIGTERM while calls take 2 s: the drain deadline is honoured, nothing lost or doubled."""
-    batch = jobs(chaos_server, min(JOBS, 60))
+    batch = jobs(chaos_server, JOBS)
     harness.publish(*batch)
 
     def fault() -> None:
