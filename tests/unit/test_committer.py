@@ -25,11 +25,15 @@ class FakeProducer:
     def __init__(self, *, hang: bool = False, commit_error: KafkaError | None = None) -> None:
         self.calls: list[str] = []
         self.hang = hang
+        self.hang_init = False
         self.commit_error = commit_error
         self.release = threading.Event()
 
     def init_transactions(self, _timeout: float) -> None:
         self.calls.append("init")
+        if self.hang_init:
+            self.hang_init = False
+            self.release.wait(30)
 
     def begin_transaction(self) -> None:
         self.calls.append("begin")
@@ -178,3 +182,21 @@ def test_at_least_once_retries_only_the_offset_commit_of_an_acknowledged_batch()
     subject.commit(RECORDS, OFFSETS, retry=True)
     assert producer.calls == ["produce:results", "flush"]
     assert consumer.commits == 1
+
+
+def test_a_replacement_whose_registration_hangs_is_replaced_again() -> None:
+    """init_transactions hanging on the fresh producer fails the batch; the next one commits."""
+    stuck, also_stuck, fresh = FakeProducer(hang=True), FakeProducer(), FakeProducer()
+    consumer = FakeConsumer()
+    subject = committer([stuck, also_stuck, fresh], consumer)
+    with pytest.raises(CommitFailedError):
+        subject.commit(RECORDS, OFFSETS)
+    also_stuck.hang_init = True
+    with pytest.raises(CommitFailedError, match="init_transactions did not return"):
+        subject.commit(RECORDS, OFFSETS, retry=True)
+    subject.commit(RECORDS, OFFSETS, retry=True)
+    stuck.release.set()
+    also_stuck.release.set()
+    assert subject.producer is fresh
+    assert subject.replacements == 2
+    assert fresh.calls == ["init", "begin", "produce:results", "send_offsets", "commit"]

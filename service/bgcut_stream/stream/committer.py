@@ -128,6 +128,9 @@ class Committer:
             return
         try:
             self._ensure_ready()
+        except ProducerWedgedError as exc:
+            self._stuck = True
+            raise CommitFailedError(f"{exc} did not return; replacing the producer") from exc
         except KafkaException as exc:
             self._recover(exc)
         if retry:

@@ -196,6 +196,8 @@ class ConsumerLoop(threading.Thread):
             work = self.work.get((topic, partition))
             if work is not None:
                 work.finished(offset, outcome)
+            elif outcome is not None:  # finished after its partition left: never committed here
+                self.on_dropped(list(outcome.records))
 
     # --- pausing on 401 ------------------------------------------------------------------
     def _apply_auth_pause(self) -> None:
