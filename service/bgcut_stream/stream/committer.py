@@ -129,8 +129,7 @@ class Committer:
         try:
             self._ensure_ready()
         except ProducerWedgedError as exc:
-            self._stuck = True
-            raise CommitFailedError(f"{exc} did not return; replacing the producer") from exc
+            raise self._wedged(exc) from exc
         except KafkaException as exc:
             self._recover(exc)
         if retry:
@@ -153,11 +152,15 @@ class Committer:
             )
             self._commit_transaction()
         except ProducerWedgedError as exc:
-            self._stuck = True
-            log.error("transactional_producer_wedged", call=str(exc))  # noqa: TRY400 - no traceback to show
-            raise CommitFailedError(f"{exc} did not return; replacing the producer") from exc
+            raise self._wedged(exc) from exc
         except KafkaException as exc:
             self._recover(exc)
+
+    def _wedged(self, exc: ProducerWedgedError) -> CommitFailedError:
+        """Mark the producer for replacement; the batch fails and is retried."""
+        self._stuck = True
+        log.error("transactional_producer_wedged", call=str(exc))
+        return CommitFailedError(f"{exc} did not return; replacing the producer")
 
     def _commit_in_order(self, records: Sequence[OutRecord], offsets: list[TopicPartition]) -> None:
         """at-least-once: produce and flush, then commit the offsets.

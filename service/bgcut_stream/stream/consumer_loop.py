@@ -221,16 +221,15 @@ class ConsumerLoop(threading.Thread):
         """
         if self._pending:
             retried = sorted(self._pending.items())
+            retried_offsets = [TopicPartition(t, p, pos) for (t, p), (_, pos) in retried]
             try:
                 self.committer.commit(
-                    [r for _, (batch, _) in retried for r in batch],
-                    [TopicPartition(t, p, position) for (t, p), (_, position) in retried],
-                    retry=True,
+                    [r for _, (batch, _) in retried for r in batch], retried_offsets, retry=True
                 )
             except CommitFailedError:
                 return
             self._pending.clear()
-            self._committed([TopicPartition(t, p, pos) for (t, p), (_, pos) in retried])
+            self._committed(retried_offsets)
         batches: dict[Key, tuple[list[OutRecord], int]] = {}
         for key in keys:
             work = self.work.get(key)

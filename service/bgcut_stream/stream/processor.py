@@ -169,13 +169,17 @@ class JobProcessor:
         known = self.cache.get(progress.version_key) if progress.version_key else None
         if known is not None:
             timings.fetch_s += time.perf_counter() - started
-            progress.reused = True
-            self.metrics.uploads.labels("reused").inc()
-            return known
+            return self._reused(progress, known)
         await self._fetch(job, progress, timings, started)
         unique = await self._upload_once(progress, timings)
         if progress.version_key is not None:
             self.cache.put(progress.version_key, unique)
+        return unique
+
+    def _reused(self, progress: _Progress, unique: str) -> str:
+        """Record that the job reuses an earlier upload."""
+        progress.reused = True
+        self.metrics.uploads.labels("reused").inc()
         return unique
 
     async def _fetch(
@@ -193,9 +197,7 @@ class JobProcessor:
         if cached is None and sha in self._uploading:
             cached = await asyncio.shield(self._uploading[sha])
         if cached is not None:
-            progress.reused = True
-            self.metrics.uploads.labels("reused").inc()
-            return cached
+            return self._reused(progress, cached)
         waiters: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._uploading[sha] = waiters
         try:

@@ -11,7 +11,9 @@ import hashlib
 import ipaddress
 import socket
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,13 +78,18 @@ class SourceFetcher:
         length = resp.headers.get("content-length")
         return resp.headers.get("etag"), int(length) if length and length.isdigit() else None
 
-    def _head_s3(self, bucket: str, key: str) -> tuple[str | None, int | None]:
+    @cached_property
+    def _s3(self) -> Any:  # boto3 clients are untyped
+        """One S3 client for every s3:// probe and read (boto3 clients are thread-safe)."""
         import boto3  # noqa: PLC0415 - optional dependency, only for s3:// sources
+
+        return boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+
+    def _head_s3(self, bucket: str, key: str) -> tuple[str | None, int | None]:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
-        client = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
         try:
-            head = client.head_object(Bucket=bucket, Key=key)
+            head = self._s3.head_object(Bucket=bucket, Key=key)
         except (ClientError, BotoCoreError):
             return None, None
         return head.get("ETag"), int(head["ContentLength"])
@@ -129,10 +136,9 @@ class SourceFetcher:
         return path.read_bytes()
 
     def _read_s3(self, bucket: str, key: str) -> bytes:
-        import boto3  # noqa: PLC0415 - optional dependency, only for s3:// sources
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
-        client = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+        client = self._s3
         try:
             head = client.head_object(Bucket=bucket, Key=key)
             if int(head["ContentLength"]) > self.settings.max_source_bytes:
