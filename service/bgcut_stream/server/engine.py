@@ -30,6 +30,9 @@ from bgcut_stream.server.storage import Upload
 T = TypeVar("T")
 MASK_CACHE_SIZE = 32
 SESSION_CACHE_SIZE = 8
+AI_CUT_KIND = "ai-cut"
+REFINED_MASK = "mask-refined.png"
+REFINED_NUMBERS_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Engine:
         self._pending = 0
         self._masks: _Lru[np.ndarray] = _Lru(MASK_CACHE_SIZE)
         self._sessions: _Lru[CutSession] = _Lru(SESSION_CACHE_SIZE)
+        self._refined_numbers: _Lru[int] = _Lru(REFINED_NUMBERS_SIZE)
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._on_inference = on_inference
@@ -125,10 +129,19 @@ class Engine:
     def process(
         self, upload: Upload, variants: list[OutputVariant], folder: Path
     ) -> list[StoredOutput]:
-        """Decode once, one mask per distinct quality, then render and write every variant."""
+        """Decode once, one mask per distinct quality, then render and write every variant.
+
+        An AI Cut session (our extension of process-image) is cut with its refined mask: the
+        mask of its newest segment call, whatever the variants' quality.
+        """
         image = decode(upload.input_path.read_bytes(), self.max_pixels)
         alphas = {
-            q: combined_alpha(image, self.mask(upload, image, q))
+            q: combined_alpha(
+                image,
+                self.refined_mask(upload, image)
+                if upload.kind == AI_CUT_KIND
+                else self.mask(upload, image, q),
+            )
             for q in dict.fromkeys(v.quality for v in variants)
         }
 
@@ -141,18 +154,55 @@ class Engine:
         # Encoders release the GIL: variants of one request render side by side.
         return list(self._render_pool.map(one, variants))
 
-    def segment(self, upload: Upload, green: list[Point], red: list[Point], path: Path) -> None:
-        """Segment an AI Cut session's image from dots and write the RGBA cutout PNG."""
+    def _session(self, upload: Upload, image: DecodedImage) -> CutSession:
+        """The cached CutSession of an AI Cut upload (call with the session's key lock held)."""
+        with self._lock:
+            session = self._sessions.get(upload.unique_filename)
+        if session is None:
+            prior = self.mask(upload, image, "medium")
+            session = CutSession(image.rgb, prior)
+            with self._lock:
+                self._sessions.remember(upload.unique_filename, session)
+        return session
+
+    def _remember_refined(self, upload: Upload, mask: np.ndarray, number: int | None) -> None:
+        """Keep the newest segment mask on disk; an older request_number finishing late loses."""
+        with self._lock:
+            newest = self._refined_numbers.get(upload.unique_filename)
+            if number is not None and newest is not None and number < newest:
+                return
+            if number is not None:
+                self._refined_numbers.remember(upload.unique_filename, number)
+        part = upload.folder / f"{REFINED_MASK}.part.png"
+        cv2.imwrite(str(part), mask, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        part.replace(upload.folder / REFINED_MASK)
+
+    def refined_mask(self, upload: Upload, image: DecodedImage) -> np.ndarray:
+        """An AI Cut session's newest segment mask; before any segment call, the automatic one."""
+        path = upload.folder / REFINED_MASK
+        with self._key_lock(f"session:{upload.unique_filename}"):
+            stored = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.exists() else None
+            if stored is not None and stored.shape == image.rgb.shape[:2]:
+                return stored
+            return self._session(upload, image).segment([], [])
+
+    def segment(
+        self,
+        upload: Upload,
+        green: list[Point],
+        red: list[Point],
+        path: Path,
+        request_number: int | None = None,
+    ) -> None:
+        """Segment an AI Cut session's image from dots and write the RGBA cutout PNG.
+
+        The mask is also kept as the session's refined mask (see ``refined_mask``): the newest
+        ``request_number`` wins, or the last call to finish when no number is given.
+        """
         image = decode(upload.input_path.read_bytes(), self.max_pixels)
         with self._key_lock(f"session:{upload.unique_filename}"):
-            with self._lock:
-                session = self._sessions.get(upload.unique_filename)
-            if session is None:
-                prior = self.mask(upload, image, "medium")
-                session = CutSession(image.rgb, prior)
-                with self._lock:
-                    self._sessions.remember(upload.unique_filename, session)
-            mask = session.segment(green, red)
+            mask = self._session(upload, image).segment(green, red)
+            self._remember_refined(upload, mask, request_number)
         rendered = render(image, combined_alpha(image, mask), OutputVariant(variant_name="segment"))
         path.write_bytes(rendered.data)
 

@@ -16,7 +16,9 @@ from bgcut_stream.api.models import (
     SignedRequestIn,
     UploadImageOut,
 )
+from bgcut_stream.server.engine import AI_CUT_KIND
 from bgcut_stream.server.errors import bad_request_from
+from bgcut_stream.server.exceptions import NotFound
 from bgcut_stream.server.image_upload import read_image
 from bgcut_stream.server.routes.common import (
     ERROR_RESPONSES,
@@ -42,7 +44,10 @@ async def _upload(state: ServerState, image: UploadFile | None, key_hash: str) -
 async def _process(
     state: ServerState, request: Request, key_hash: str, body: ProcessImageIn
 ) -> ProcessImageOut:
-    upload = state.uploads.get(body.unique_filename, KIND, key_hash)
+    try:
+        upload = state.uploads.get(body.unique_filename, KIND, key_hash)
+    except NotFound:  # our extension: an AI Cut session is cut with its refined mask (README)
+        upload = state.uploads.get(body.unique_filename, AI_CUT_KIND, key_hash)
     variants = body.variants
     cost = process_cost(variants)
     state.ledger.charge(key_hash, cost)
