@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+READABLE_CHARS = 48
+
+
+def _segment(text: str, fallback: str) -> str:
+    """A readable, filesystem- and S3-safe stand-in for ``text`` (no dots, slashes or NULs)."""
+    return _UNSAFE.sub("_", text)[:READABLE_CHARS].strip("_") or fallback
+
+
+def artifact_key(job_id: str, variant_name: str, extension: str) -> str:
+    """``<readable job_id>-<digest>/<variant>-<digest>.<ext>``: always inside the store's root.
+
+    The digests (of the exact job_id and variant name) keep different ids apart even when
+    their readable parts match (``a/b`` and ``a_b``); nothing of the raw id reaches a path.
+    """
+    job_digest = hashlib.sha256(job_id.encode(errors="surrogatepass")).hexdigest()[:32]
+    name_digest = hashlib.sha256(variant_name.encode(errors="surrogatepass")).hexdigest()[:8]
+    ext = _segment(extension, "bin")
+    return (
+        f"{_segment(job_id, 'job')}-{job_digest}/{_segment(variant_name, 'variant')}-"
+        f"{name_digest}.{ext}"
+    )
 
 
 class ArtifactStore(Protocol):
@@ -26,7 +51,7 @@ class LocalArtifactStore:
     """Files under a root folder; locations are ``file://`` URIs."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._staging = root / ".staging"
         self._staging.mkdir(exist_ok=True)
@@ -38,7 +63,9 @@ class LocalArtifactStore:
 
     async def put(self, local: Path, key: str, content_type: str) -> str:
         """Rename ``local`` to ``root/key`` (atomic on one filesystem)."""
-        target = self.root / key
+        target = (self.root / key).resolve()
+        if not target.is_relative_to(self.root):
+            raise ValueError(f"artifact key escapes the store root: {key!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(shutil.move, local, target)
         return target.as_uri()

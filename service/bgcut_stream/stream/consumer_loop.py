@@ -1,34 +1,52 @@
-"""The consumer thread: poll, schedule jobs onto the asyncio loop, pause/resume, commit.
+"""The consumer thread: poll → ledger → handler → ledger → committer.
 
-librdkafka objects are used from this thread only. Jobs run as coroutines on the service's
-event loop and hand back an Outcome (the records to publish). Records and offsets are committed
-together, in offset order per partition, up to the highest contiguous finished offset, by the
-Committer (one transaction in exactly-once mode).
+One record goes one way: ``consume`` returns it and its partition's ``PartitionLedger`` takes it;
+when a slot is free (global cap, per-partition cap, key ordering) the ``JobHandler`` coroutine
+runs it on the service's event loop; its ``Outcome`` comes back through a queue into the ledger;
+the ledger's finished prefix, with the position derived from the consumed records, goes to the
+``Committer`` (one transaction in exactly-once mode). librdkafka objects are used from this
+thread only; a finishing job wakes it, so a freed slot is refilled at once, not on a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream.committer import CommitFailedError, Committer
+from bgcut_stream.stream.ledger import PartitionLedger, offset_of
 from bgcut_stream.stream.outcome import Outcome, OutRecord
-from bgcut_stream.stream.partitions import PartitionWork, coordinates
+from bgcut_stream.stream.pausing import AUTH, BACKPRESSURE, PausingManager
 from bgcut_stream.stream.settings import StreamSettings
 
 log = structlog.get_logger(__name__)
-JobFactory = Callable[[Message], Coroutine[Any, Any, Outcome]]
+POLL_S = 0.05  # longest wait for records or a finished job
 LAG_INTERVAL_S = 5.0
 Key = tuple[str, int]
+JobKey = tuple[str, int, int]
+
+
+class Handler(Protocol):
+    """The job handler as the loop sees it."""
+
+    def __call__(self, msg: Message) -> Coroutine[Any, Any, Outcome]: ...  # noqa: D102
+    def crashed(self, msg: Message, exc: BaseException) -> Outcome: ...  # noqa: D102
+
+
+class DroppedSink(Protocol):
+    """Told about finished outcomes that will never be committed here."""
+
+    def dropped(self, records: list[OutRecord]) -> None: ...  # noqa: D102
 
 
 class ConsumerLoop(threading.Thread):
@@ -40,18 +58,18 @@ class ConsumerLoop(threading.Thread):
         settings: StreamSettings,
         new_producer: Callable[[], Producer],
         loop: asyncio.AbstractEventLoop,
-        job: JobFactory,
+        handler: Handler,
         metrics: StreamMetrics,
-        paused: Callable[[], bool],
-        on_dropped: Callable[[list[OutRecord]], None] = lambda _records: None,
+        auth_paused: Callable[[], bool],
+        dropped: DroppedSink,
     ) -> None:
         super().__init__(name="kafka-consumer", daemon=True)
         self.settings = settings
         self.loop = loop
-        self.job = job
+        self.handler = handler
         self.metrics = metrics
-        self.auth_paused = paused
-        self.on_dropped = on_dropped  # finished jobs whose records will never be committed here
+        self.auth_paused = auth_paused
+        self.dropped = dropped
         self.consumer = Consumer(
             settings.kafka(
                 **{
@@ -71,15 +89,15 @@ class ConsumerLoop(threading.Thread):
             exactly_once=settings.delivery == "exactly-once",
             on_replaced=metrics.producer_replacements.inc,
         )
-        self.work: dict[Key, PartitionWork] = {}
-        self.futures: dict[tuple[str, int, int], concurrent.futures.Future[Outcome]] = {}
-        self.completions: queue.SimpleQueue[tuple[str, int, int, Outcome | None]] = (
-            queue.SimpleQueue()
-        )
+        self.pausing = PausingManager(self.consumer)
+        self.ledgers: dict[Key, PartitionLedger] = {}
+        self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
+        self._messages: dict[JobKey, Message] = {}
+        self._completions: queue.SimpleQueue[tuple[JobKey, Outcome | None]] = queue.SimpleQueue()
+        self._wake = threading.Event()
         # a batch that failed to commit, per partition: its records and the position after them
         self._pending: dict[Key, tuple[list[OutRecord], int]] = {}
         self._stopping = threading.Event()
-        self._all_paused = False
         self._last_commit = 0.0
         self._last_lag = 0.0
         self.running = threading.Event()
@@ -89,6 +107,7 @@ class ConsumerLoop(threading.Thread):
     def stop(self) -> None:
         """Ask the thread to drain and exit."""
         self._stopping.set()
+        self._wake.set()
 
     def run(self) -> None:
         """Poll until stopped, then drain, commit and close."""
@@ -103,7 +122,7 @@ class ConsumerLoop(threading.Thread):
             self.running.set()
             while not self._stopping.is_set():
                 self._tick()
-            self._drain(list(self.work), self.settings.drain_timeout_s)
+            self._drain(list(self.ledgers), self.settings.drain_timeout_s)
         except BaseException as exc:
             self.error = exc
             log.exception("consumer_loop_failed")
@@ -114,20 +133,33 @@ class ConsumerLoop(threading.Thread):
     def _tick(self) -> None:
         self.committer.producer.poll(0)
         self._collect()
-        self._apply_auth_pause()
-        room = self.settings.max_in_flight - len(self.futures)
-        if not self._all_paused and room > 0:
-            for msg in self.consumer.consume(num_messages=min(500, room * 4), timeout=0.05):
-                self._accept(msg)
-        else:
-            time.sleep(0.05)
-            # Polling keeps us within max.poll.interval.ms; whatever it returns is buffered
-            # (never dropped: that would commit past a job nobody ran), pausing its partition.
-            for msg in self.consumer.consume(num_messages=1, timeout=0):
-                self._accept(msg)
-        self._dispatch()
+        self.pausing.mark_all(AUTH, self.auth_paused())
+        for msg in self._poll():
+            self._accept(msg)
+        started = self._dispatch()
         self._maybe_commit()
         self._maybe_report_lag()
+        if not started and self._slot_bound():
+            self._wake.wait(POLL_S)  # a finishing job frees a slot: it wakes us
+        self._wake.clear()
+
+    def _room(self) -> int:
+        return self.settings.max_in_flight - len(self.futures)
+
+    def _slot_bound(self) -> bool:
+        """Records are waiting for a slot (so a finishing job, not a poll, brings progress)."""
+        return any(ledger.waiting for ledger in self.ledgers.values())
+
+    def _poll(self) -> list[Message]:
+        """Records from librdkafka: block briefly only when nothing else can make progress."""
+        batch = max(self.settings.partition_buffer, self._room())
+        msgs = self.consumer.consume(num_messages=batch, timeout=0)
+        if msgs or self._slot_bound() or self._room() <= 0 or self.pausing.has(AUTH):
+            return msgs
+        first = self.consumer.poll(POLL_S)  # returns on the first record, unlike consume()
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=batch - 1, timeout=0)]
 
     # --- intake and scheduling -----------------------------------------------------------
     def _accept(self, msg: Message) -> None:
@@ -136,85 +168,65 @@ class ConsumerLoop(threading.Thread):
             if error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consume_error", error=str(error))
             return
-        topic, partition, _ = coordinates(msg)
-        work = self.work.get((topic, partition))
-        if work is None:  # a record of a partition revoked meanwhile
+        key = (str(msg.topic()), int(msg.partition() or 0))
+        ledger = self.ledgers.get(key)
+        if ledger is None or not ledger.add(msg):  # revoked meanwhile, or seen already
             return
-        work.buffered.append(msg)
-        if len(work.buffered) >= self.settings.partition_buffer and not work.paused:
-            self.consumer.pause([TopicPartition(work.topic, work.partition)])
-            work.paused = True
+        if ledger.waiting >= self.settings.partition_buffer:
+            self.pausing.mark(key, BACKPRESSURE, on=True)
 
-    def _dispatch(self) -> None:
-        for work in self.work.values():
+    def _dispatch(self) -> int:
+        started = 0
+        for key, ledger in self.ledgers.items():
             while len(self.futures) < self.settings.max_in_flight:
-                msg = work.next_startable(
+                msg = ledger.next_startable(
                     self.settings.max_in_flight_per_partition, self.settings.ordering
                 )
                 if msg is None:
                     break
-                self._start(work, msg)
-            if (
-                work.paused
-                and not self._all_paused
-                and len(work.buffered) <= self.settings.partition_buffer // 2
-            ):
-                self.consumer.resume([TopicPartition(work.topic, work.partition)])
-                work.paused = False
+                self._start(key, msg)
+                started += 1
+            if ledger.waiting <= self.settings.partition_buffer // 2:
+                self.pausing.mark(key, BACKPRESSURE, on=False)
         self.metrics.in_flight.set(len(self.futures))
+        return started
 
-    def _start(self, work: PartitionWork, msg: Message) -> None:
-        work.started(msg)
-        key = coordinates(msg)
-        future = asyncio.run_coroutine_threadsafe(self.job(msg), self.loop)
-        self.futures[key] = future
+    def _start(self, key: Key, msg: Message) -> None:
+        job_key = (*key, offset_of(msg))
+        future = asyncio.run_coroutine_threadsafe(self.handler(msg), self.loop)
+        self.futures[job_key] = future
+        self._messages[job_key] = msg
 
         def done(f: concurrent.futures.Future[Outcome]) -> None:
-            outcome = None
+            outcome: Outcome | None = None
             if not f.cancelled():
-                if f.exception() is not None:
-                    log.error(
-                        "job_crashed",
-                        topic=key[0],
-                        partition=key[1],
-                        offset=key[2],
-                        error=repr(f.exception()),
-                    )
-                else:
-                    outcome = f.result()
-            self.completions.put((*key, outcome))
+                exc = f.exception()
+                outcome = f.result() if exc is None else self.handler.crashed(msg, exc)
+            self._completions.put((job_key, outcome))
+            self._wake.set()
 
         future.add_done_callback(done)
 
     def _collect(self) -> None:
+        """Hand finished jobs' outcomes to their ledgers (an abandoned job has none)."""
         while True:
             try:
-                topic, partition, offset, outcome = self.completions.get_nowait()
+                job_key, outcome = self._completions.get_nowait()
             except queue.Empty:
                 return
-            self.futures.pop((topic, partition, offset), None)
-            work = self.work.get((topic, partition))
-            if work is not None:
-                work.finished(offset, outcome)
-            elif outcome is not None:  # finished after its partition left: never committed here
-                self.on_dropped(list(outcome.records))
-
-    # --- pausing on 401 ------------------------------------------------------------------
-    def _apply_auth_pause(self) -> None:
-        want = self.auth_paused()
-        if want == self._all_paused:
-            return
-        if want:
-            self.consumer.pause([TopicPartition(w.topic, w.partition) for w in self.work.values()])
-        else:
-            self.consumer.resume(
-                [TopicPartition(w.topic, w.partition) for w in self.work.values() if not w.paused]
-            )
-        self._all_paused = want
+            self.futures.pop(job_key, None)
+            self._messages.pop(job_key, None)
+            ledger = self.ledgers.get((job_key[0], job_key[1]))
+            if outcome is None:
+                continue
+            if ledger is not None:
+                ledger.finish(job_key[2], outcome)
+            else:  # finished after its partition left: never committed here
+                self.dropped.dropped(list(outcome.records))
 
     # --- publishing and offsets -----------------------------------------------------------
     def _commit(self, keys: list[Key]) -> None:
-        """Publish and commit whatever finished contiguously in ``keys``.
+        """Publish and commit the finished prefix of each partition in ``keys``.
 
         A batch that failed is retried alone, before anything newer, so that its outcome can
         be checked against the group's committed offsets (see ``Committer.commit``).
@@ -230,12 +242,13 @@ class ConsumerLoop(threading.Thread):
                 return
             self._pending.clear()
             self._committed(retried_offsets)
+        positions = self._positions([k for k in keys if k in self.ledgers])
         batches: dict[Key, tuple[list[OutRecord], int]] = {}
         for key in keys:
-            work = self.work.get(key)
-            if work is None:
+            ledger = self.ledgers.get(key)
+            if ledger is None:
                 continue
-            position, ready = work.take_ready()
+            position, ready = ledger.take_committable(positions.get(key))
             if position is not None:
                 batches[key] = (ready, position)
         if not batches:
@@ -248,6 +261,13 @@ class ConsumerLoop(threading.Thread):
             return
         self._committed(offsets)
 
+    def _positions(self, keys: list[Key]) -> dict[Key, int]:
+        """The consumer's positions of the partitions whose ledgers are empty (local, cheap)."""
+        empty = [TopicPartition(t, p) for t, p in keys if not self.ledgers[(t, p)]]
+        if not empty:
+            return {}
+        return {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(empty)}
+
     def _committed(self, offsets: list[TopicPartition]) -> None:
         for tp in offsets:
             self.metrics.committed.labels(tp.topic, str(tp.partition)).set(tp.offset)
@@ -257,34 +277,40 @@ class ConsumerLoop(threading.Thread):
         if now - self._last_commit < self.settings.commit_interval_s:
             return
         self._last_commit = now
-        self._commit(list(self.work))
+        self._commit(list(self.ledgers))
 
     def _maybe_report_lag(self) -> None:
+        """Lag = high watermark (cached from fetches, no request) - committed position."""
         now = time.monotonic()
-        if now - self._last_lag < LAG_INTERVAL_S or not self.work:
+        if now - self._last_lag < LAG_INTERVAL_S:
             return
         self._last_lag = now
-        try:
-            positions = self.consumer.position(
-                [TopicPartition(w.topic, w.partition) for w in self.work.values()]
-            )
-            for tp in positions:
-                _, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
-                lag = high - tp.offset if tp.offset >= 0 else high
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
-        except Exception as exc:  # noqa: BLE001 - lag is best effort
-            log.debug("lag_unavailable", error=str(exc))
+        for (topic, partition), ledger in self.ledgers.items():
+            if ledger.committed is None:
+                continue
+            try:
+                _, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
+            except Exception as exc:  # noqa: BLE001 - lag is best effort
+                log.debug("lag_unavailable", error=str(exc))
+                continue
+            if high >= 0:
+                lag = max(0, high - ledger.committed)
+                self.metrics.lag.labels(topic, str(partition)).set(lag)
 
     # --- rebalances and shutdown -----------------------------------------------------------
     def _drain(self, keys: list[Key], timeout_s: float) -> None:
         """Stop starting jobs of ``keys``, wait for theirs up to the deadline, commit, forget."""
         for key in keys:
-            if key in self.work:
-                self.work[key].buffered.clear()
+            if key in self.ledgers:
+                self.ledgers[key].stop_starting()
         deadline = time.monotonic() + timeout_s
-        pending = [k for k in self.futures if (k[0], k[1]) in keys]
+        pending = [k for k in self.futures if k[:2] in keys]
         while time.monotonic() < deadline and any(k in self.futures for k in pending):
-            self.committer.producer.poll(0.05)
+            self.committer.producer.poll(0)
+            self._wake.wait(POLL_S)
+            self._wake.clear()
             self._collect()
         abandoned = [k for k in pending if k in self.futures]
         for job_key in abandoned:
@@ -303,25 +329,21 @@ class ConsumerLoop(threading.Thread):
             log.warning("commit_on_drain_failed", error=str(exc))
         self._forget(keys)
 
-    def _wait_cancelled(self, keys: list[tuple[str, int, int]]) -> None:
+    def _wait_cancelled(self, keys: list[JobKey]) -> None:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(k in self.futures for k in keys):
             self._collect()
             time.sleep(0.01)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self.work[(tp.topic, tp.partition)] = PartitionWork(tp.topic, tp.partition)
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        for topic, partition in keys:
+            self.ledgers[(topic, partition)] = PartitionLedger(topic, partition)
         log.info("partitions_assigned", partitions=[tp.partition for tp in partitions])
         if not partitions:
             return
         consumer.incremental_assign(partitions)
-        # librdkafka keeps a partition's pause flag across revoke and re-assign: a partition
-        # paused for backpressure when it left would never fetch again. Start from our state.
-        if self._all_paused:
-            consumer.pause(partitions)
-        else:
-            consumer.resume(partitions)
+        self.pausing.assigned(keys)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
@@ -331,7 +353,7 @@ class ConsumerLoop(threading.Thread):
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
         log.warning("partitions_lost", partitions=[tp.partition for tp in partitions])
-        for job_key in [k for k in self.futures if (k[0], k[1]) in keys]:
+        for job_key in [k for k in self.futures if k[:2] in keys]:
             self.futures[job_key].cancel()
         self._forget(keys)
 
@@ -343,8 +365,16 @@ class ConsumerLoop(threading.Thread):
             if batch is not None:
                 log.warning("uncommitted_jobs_will_rerun", partition=key[1], position=batch[1])
                 dropped += batch[0]
-            work = self.work.pop(key, None)
-            if work is not None:
-                dropped += work.drop_finished()
+            ledger = self.ledgers.pop(key, None)
+            if ledger is not None:
+                dropped += ledger.drop()
+            self._remove_gauge(key)
+        self.pausing.revoked(keys)
         if dropped:
-            self.on_dropped(dropped)
+            self.dropped.dropped(dropped)
+
+    def _remove_gauge(self, key: Key) -> None:
+        """A partition that left stops reporting lag and offsets from this instance."""
+        for gauge in (self.metrics.lag, self.metrics.committed):
+            with contextlib.suppress(KeyError):
+                gauge.remove(key[0], str(key[1]))

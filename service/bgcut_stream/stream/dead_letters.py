@@ -6,8 +6,6 @@ import time
 
 from confluent_kafka import Message
 
-from bgcut_stream.stream.partitions import coordinates
-
 DLQ_HEADER_PREFIX = "bgcut.dlq."
 
 
@@ -15,7 +13,7 @@ def dead_letter_headers(
     msg: Message, reason: str, status: int, detail: str, attempts: int
 ) -> list[tuple[str, bytes]]:
     """The original headers plus ``bgcut.dlq.*`` headers saying why and where from."""
-    topic, partition, offset = coordinates(msg)
+    topic, partition, offset = str(msg.topic()), msg.partition(), msg.offset()
     extra = {
         "reason": reason,
         "status": str(status),

@@ -4,7 +4,8 @@ JobFailure (reason, code, detail)
   ├── reason "invalid"           bad event, bad variants, bad image, 400/413, bad source
   ├── reason "payment-required"  402
   ├── reason "not-found"         404 with no source to re-upload from
-  └── reason "exhausted"         retriable errors past the job's retry budget
+  ├── reason "exhausted"         retriable errors past the job's retry budget
+  └── reason "internal"          an unexpected exception, past the job's retry budget
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ INVALID = "invalid"
 PAYMENT_REQUIRED = "payment-required"
 NOT_FOUND = "not-found"
 EXHAUSTED = "exhausted"
-DLQ_REASONS = (INVALID, PAYMENT_REQUIRED, NOT_FOUND, EXHAUSTED)
+INTERNAL = "internal"
+DLQ_REASONS = (INVALID, PAYMENT_REQUIRED, NOT_FOUND, EXHAUSTED, INTERNAL)
 
 
 class StreamError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +31,19 @@ from bgcut_stream.client.exceptions import ApiStatusError
 from bgcut_stream.events.jobs import ImageJob, UploadedSource
 from bgcut_stream.events.results import Artifact, ImageResult, PhaseTimings
 from bgcut_stream.observability.metrics import StreamMetrics
-from bgcut_stream.stream.artifacts import ArtifactStore
+from bgcut_stream.stream.artifacts import ArtifactStore, artifact_key
 from bgcut_stream.stream.auth_gate import AuthGate
 from bgcut_stream.stream.compacted import CompactedTable
 from bgcut_stream.stream.exceptions import (
     EXHAUSTED,
+    INTERNAL,
     INVALID,
     NOT_FOUND,
     PAYMENT_REQUIRED,
     JobFailure,
     SourceError,
 )
+from bgcut_stream.stream.redaction import redact
 from bgcut_stream.stream.sources import FetchedImage, SourceFetcher
 
 log = structlog.get_logger(__name__)
@@ -130,7 +133,18 @@ class JobProcessor:
                     raise JobFailure(
                         EXHAUSTED, f"{_describe(exc)} (after {attempt} tries)", _status(exc)
                     ) from exc
-                log.warning("job_retry", attempt=attempt, error=_describe(exc))
+                log.warning("job_retry", attempt=attempt, error=redact(_describe(exc)))
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            except JobFailure:
+                raise
+            except Exception as exc:  # a bug or an environment fault: see below
+                # Unexpected (a full disk, a bug): retried like a transient error, then a
+                # terminal "internal" failure so that the partition moves on.
+                if attempt == self.attempts:
+                    raise JobFailure(
+                        INTERNAL, f"{type(exc).__name__}: {exc} (after {attempt} tries)"
+                    ) from exc
+                log.warning("job_retry_unexpected", attempt=attempt, error=redact(f"{exc!r}")[:500])
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -268,12 +282,26 @@ class JobProcessor:
     async def _download(
         self, job: ImageJob, output: ProcessImageOut, timings: PhaseTimings
     ) -> list[Artifact]:
+        """Fetch every output variant at once and move each into the artifact store."""
         started = time.perf_counter()
         variants = {v.variant_name: v for v in (job.output_variants or [OutputVariant()])}
-        artifacts = []
-        for name, url in output.output_urls.items():
-            variant = variants.get(name, OutputVariant(variant_name=name))
-            staged = self.store.staging / f"{job.job_id}-{name}.{variant.extension}"
+        artifacts = await asyncio.gather(
+            *(
+                self._store_variant(job, name, url, variants.get(name))
+                for name, url in output.output_urls.items()
+            )
+        )
+        timings.download_s += time.perf_counter() - started
+        self.metrics.phase.labels("download").observe(time.perf_counter() - started)
+        return list(artifacts)
+
+    async def _store_variant(
+        self, job: ImageJob, name: str, url: str, variant: OutputVariant | None
+    ) -> Artifact:
+        variant = variant or OutputVariant(variant_name=name)
+        key = artifact_key(job.job_id, name, variant.extension)
+        staged = self.store.staging / f"{uuid.uuid4().hex}.{variant.extension}"
+        try:
             result = await self.client.download(
                 url,
                 staged,
@@ -281,23 +309,13 @@ class JobProcessor:
                 expected_content_type=variant.content_type,
             )
             width, height = await asyncio.to_thread(_dimensions, staged)
-            location = await self.store.put(
-                staged, _artifact_key(job.job_id, name, variant), variant.content_type
-            )
-            self.metrics.downloaded.inc(result.size)
-            artifacts.append(
-                Artifact(
-                    name, location, variant.content_type, result.size, result.sha256, width, height
-                )
-            )
-        timings.download_s += time.perf_counter() - started
-        self.metrics.phase.labels("download").observe(time.perf_counter() - started)
-        return artifacts
-
-
-def _artifact_key(job_id: str, name: str, variant: OutputVariant) -> str:
-    safe_job = "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id)
-    return f"{safe_job}/{name}.{variant.extension}"
+            location = await self.store.put(staged, key, variant.content_type)
+        finally:
+            staged.unlink(missing_ok=True)
+        self.metrics.downloaded.inc(result.size)
+        return Artifact(
+            name, location, variant.content_type, result.size, result.sha256, width, height
+        )
 
 
 def _dimensions(path: Path) -> tuple[int, int]:

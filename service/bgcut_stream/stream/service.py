@@ -1,21 +1,16 @@
-"""``StreamService``: wires Kafka, the API client, the processor and observability together."""
+"""``StreamService``: wiring only — Kafka, the API client, the job handler, observability."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import structlog
-from confluent_kafka import Message, Producer
+from confluent_kafka import Producer
 
 from bgcut_stream.client import AttemptInfo, BackgroundCutClient, ClientSettings
 from bgcut_stream.events.codec import AvroCodec
-from bgcut_stream.events.exceptions import EventError
-from bgcut_stream.events.jobs import ImageJob
-from bgcut_stream.events.results import ImageResult, JobError, PhaseTimings
 from bgcut_stream.events.schemas import IMAGE_JOB, IMAGE_RESULT, Schema, bundled
 from bgcut_stream.observability.http import HealthServer
 from bgcut_stream.observability.metrics import StreamMetrics
@@ -23,9 +18,8 @@ from bgcut_stream.stream.artifacts import open_store
 from bgcut_stream.stream.auth_gate import AuthGate
 from bgcut_stream.stream.compacted import CompactedTable
 from bgcut_stream.stream.consumer_loop import ConsumerLoop
-from bgcut_stream.stream.dead_letters import dead_letter_headers
-from bgcut_stream.stream.exceptions import INVALID, JobFailure
-from bgcut_stream.stream.outcome import Outcome, OutRecord
+from bgcut_stream.stream.dedupe import Dedupe, DoneTable
+from bgcut_stream.stream.handler import JobHandler
 from bgcut_stream.stream.processor import ATTEMPTS, JobProcessor
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.sources import SourceFetcher
@@ -76,10 +70,10 @@ class StreamService:
             self.client.presign_upload, settings.auth_retry_interval_s, self._on_auth_change
         )
         self.cache = CompactedTable(settings.kafka(), settings.uploads_topic, self.producer)
-        self.done = CompactedTable(settings.kafka(), settings.done_table, None)
-        self._claims: dict[str, asyncio.Future[None]] = {}
+        self.done = DoneTable(settings.kafka(), settings.done_table, settings.dedupe_window_s)
+        self.dedupe = Dedupe(self.done)
         self._sources_http = httpx.AsyncClient(follow_redirects=False)
-        self.processor = JobProcessor(
+        processor = JobProcessor(
             client=self.client,
             fetcher=SourceFetcher(settings, self._sources_http),
             cache=self.cache,
@@ -89,6 +83,14 @@ class StreamService:
             attempts=settings.job_attempts,
             backoff_s=settings.job_retry_backoff_s,
             max_artifact_bytes=settings.max_artifact_bytes,
+        )
+        self.handler = JobHandler(
+            settings=settings,
+            jobs_codec=self.jobs_codec,
+            results_codec=self.results_codec,
+            processor=processor,
+            dedupe=self.dedupe,
+            metrics=self.metrics,
         )
         self.health = HealthServer(
             settings.metrics_host, settings.metrics_port, self.metrics.registry, self.readiness
@@ -129,7 +131,7 @@ class StreamService:
         self.health.start()
         try:
             restored = await asyncio.to_thread(self.cache.start)
-            done = await asyncio.to_thread(self.done.start)
+            done = await asyncio.to_thread(self.done.start, self.settings.restore_timeout_s)
             self._cache_ready = True
             log.info(
                 "tables_restored", uploads=restored, done_jobs=done, delivery=self.settings.delivery
@@ -138,10 +140,10 @@ class StreamService:
                 settings=self.settings,
                 new_producer=self._results_producer,
                 loop=asyncio.get_running_loop(),
-                job=self._handle,
+                handler=self.handler,
                 metrics=self.metrics,
-                paused=lambda: self.gate.paused,
-                on_dropped=self._forget_uncommitted,
+                auth_paused=lambda: self.gate.paused,
+                dropped=self.dedupe,
             )
             self.loop_thread.start()
             self.metrics.ready.set(1)
@@ -163,133 +165,3 @@ class StreamService:
             await self.client.aclose()
             await self._sources_http.aclose()
             self.health.stop()
-
-    async def _handle(self, msg: Message) -> Outcome:
-        """One record: decode, skip duplicates, process; return the records to publish."""
-        structlog.contextvars.bind_contextvars(
-            topic=msg.topic(), partition=msg.partition(), offset=msg.offset()
-        )
-        self.metrics.in_flight.inc()
-        job: ImageJob | None = None
-        try:
-            try:
-                job = ImageJob.from_record(self.jobs_codec.decode(msg.value()))
-                structlog.contextvars.bind_contextvars(job_id=job.job_id)
-                if await self._already_done(job.job_id):
-                    self.metrics.duplicates.inc()
-                    log.info("duplicate_job_skipped")
-                    return Outcome()
-                claim = self._claims[job.job_id] = asyncio.get_running_loop().create_future()
-                try:
-                    result = await self.processor.run(job)
-                    failure = None
-                finally:
-                    claim.set_result(None)
-                    self._claims.pop(job.job_id, None)
-            except EventError as exc:
-                failure = JobFailure(INVALID, str(exc), 400)
-                result = self._failed(msg, job, failure)
-            except JobFailure as exc:
-                failure = exc
-                result = self._failed(msg, job, failure)
-            self._count(result, failure, job)
-            return self._outcome(msg, result, failure)
-        finally:
-            self.metrics.in_flight.dec()
-
-    def _forget_uncommitted(self, records: list[OutRecord]) -> None:
-        """Jobs finished here but never committed will run again: unmark them as done."""
-        for record in records:
-            if record.topic == self.settings.done_table and record.key is not None:
-                self.done.discard(record.key.decode())
-
-    async def _already_done(self, job_id: str) -> bool:
-        """Whether ``job_id`` already has a terminal event (or is running here right now)."""
-        running = self._claims.get(job_id)
-        if running is not None:
-            await asyncio.shield(running)
-            return True
-        return self.done.get(job_id) is not None
-
-    def _outcome(self, msg: Message, result: ImageResult, failure: JobFailure | None) -> Outcome:
-        records = [
-            OutRecord(
-                self.settings.results_topic,
-                result.job_id.encode(),
-                self.results_codec.encode(result.to_record()),
-            )
-        ]
-        if failure is not None:
-            records.append(
-                OutRecord(
-                    self.settings.dlq_topic(failure.reason),
-                    msg.key(),
-                    msg.value(),
-                    dead_letter_headers(
-                        msg, failure.reason, failure.code, failure.detail, failure.attempts
-                    ),
-                )
-            )
-        self.done.remember(result.job_id, result.status)
-        records.append(
-            OutRecord(
-                self.settings.done_table,
-                result.job_id.encode(),
-                CompactedTable.encode(result.status),
-            )
-        )
-        return Outcome(tuple(records))
-
-    def _failed(self, msg: Message, job: ImageJob | None, failure: JobFailure) -> ImageResult:
-        job_id = (
-            job.job_id
-            if job
-            else (msg.key() or b"").decode(errors="replace")
-            or f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
-        )
-        structlog.contextvars.bind_contextvars(job_id=job_id)
-        log.warning("job_failed", reason=failure.reason, status=failure.code, detail=failure.detail)
-        return ImageResult(
-            job_id=job_id,
-            status="FAILED",
-            credits_charged=failure.credits,
-            attempts=failure.attempts,
-            timings=PhaseTimings(),
-            error=JobError(failure.code, failure.reason, failure.detail),
-            metadata=dict(job.metadata) if job else {},
-        )
-
-    def _count(self, result: ImageResult, failure: JobFailure | None, job: ImageJob | None) -> None:
-        outcome = "succeeded" if failure is None else failure.reason
-        self.metrics.jobs.labels(outcome).inc()
-        if result.credits_charged:
-            self.metrics.credits_spent.labels(outcome).inc(result.credits_charged)
-        if failure is not None:
-            self.metrics.dlq.labels(failure.reason).inc()
-            if failure.code == 402:
-                available = _available_from(failure.detail)
-                if available is not None:
-                    self.metrics.credits_available.set(available)
-        if job is not None:
-            age = (datetime.now(UTC) - job.submitted_at).total_seconds()
-            self.metrics.job_latency.observe(max(0.0, age))
-        self.metrics.phase.labels("total").observe(result.timings.total_s)
-        log.info(
-            "job_done",
-            outcome=outcome,
-            credits=result.credits_charged,
-            reused=result.upload_reused,
-            attempts=result.attempts,
-            total_s=round(result.timings.total_s, 3),
-            at=time.time(),
-        )
-
-
-def _available_from(detail: str) -> float | None:
-    marker = "available:"
-    if marker not in detail:
-        return None
-    try:
-        return float(detail.rsplit(marker, 1)[1].strip().rstrip("."))
-    except ValueError:
-        return None

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bgcut_stream.observability.logging import log_level
+
 
 class StreamSettings(BaseSettings):
     """Kafka, topics, concurrency, sources, artifact store, observability."""
@@ -29,9 +31,29 @@ class StreamSettings(BaseSettings):
         default=SecretStr("{}"),
         description="JSON of extra librdkafka settings (security.protocol, sasl.*, ssl.*).",
     )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="sasl.username (the chart sets it from kafka.existingSecret)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="sasl.password.")
+    kafka_startup_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long `run` waits for the brokers before giving up."
+    )
     schema_registry_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("BGCUT_SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_URL"),
+    )
+    schema_registry_auto_register: bool = Field(
+        default=True, description="Register the results schema on first use (else look it up)."
+    )
+    schema_registry_use_latest_version: bool = Field(
+        default=False,
+        description="Write results with the subject's latest version (needs auto_register off).",
+    )
+    schema_registry_subject_name_strategy: Literal["topic", "record", "topic-record"] = Field(
+        default="topic", description="Subject: <topic>-value, <record name>, <topic>-<record>."
+    )
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        default=None, description='Schema Registry basic auth, "user:password".'
     )
     jobs_topic: str = "bgcut.jobs"
     results_topic: str = "bgcut.results"
@@ -40,6 +62,14 @@ class StreamSettings(BaseSettings):
         default=None, description="Compacted job_id table (default: <jobs topic>.done)."
     )
     group_id: str = "bgcut-stream"
+    dedupe_window_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long a SUCCEEDED job_id is remembered (done table retention).",
+    )
+    restore_timeout_s: float = Field(
+        default=300.0, gt=0, description="Longest wait for the upload and done tables at start."
+    )
     delivery: Literal["exactly-once", "at-least-once"] = Field(
         default="exactly-once",
         description="exactly-once: results, dead letters and offsets in one transaction.",
@@ -83,6 +113,12 @@ class StreamSettings(BaseSettings):
             raise ValueError("BGCUT_KAFKA_CONFIG must be a JSON object")  # noqa: TRY004 - pydantic
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        log_level(value)  # ValueError naming the valid levels
+        return value.strip().upper()
+
     def kafka(self, **extra: Any) -> dict[str, Any]:
         """Librdkafka config: bootstrap servers, the pass-through settings, then ``extra``."""
         base: dict[str, Any] = {
@@ -90,8 +126,23 @@ class StreamSettings(BaseSettings):
             "logger": logging.getLogger("librdkafka"),  # librdkafka logs follow our log level
         }
         base.update(json.loads(self.kafka_config.get_secret_value() or "{}"))
+        if self.kafka_sasl_username is not None:
+            base["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            base["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         base.update(extra)
         return base
+
+    def schema_registry(self) -> dict[str, str] | None:
+        """SchemaRegistryClient config (URL and basic auth), or None without a registry."""
+        if not self.schema_registry_url:
+            return None
+        config = {"url": self.schema_registry_url}
+        if self.schema_registry_basic_auth_user_info is not None:
+            config["basic.auth.user.info"] = (
+                self.schema_registry_basic_auth_user_info.get_secret_value()
+            )
+        return config
 
     @property
     def done_table(self) -> str:

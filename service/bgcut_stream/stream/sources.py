@@ -1,24 +1,30 @@
 """Fetch a job's image: inline bytes, file:// (when allowed), http(s):// and s3:// URIs.
 
 URLs pass an allow-list of schemes and hosts, and by default may not resolve to private,
-loopback or link-local addresses (no SSRF into the cluster).
+loopback or link-local addresses (no SSRF into the cluster). HTTP fetches go through the egress
+guard (``net.egress``): the host is resolved once, checked, and connected to by that address, so
+a rebinding DNS answer cannot slip in a second one; redirects are not followed. ``s3://``
+requests are checked in boto3's ``before-send`` hook: the host boto3 is about to connect to must
+be on the allow-list and public, except the configured ``S3_ENDPOINT_URL`` origin itself (the
+operator's own endpoint may be private). boto3 resolves that host again when it connects; the
+check bounds where it may go, it does not pin the S3 connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
-import socket
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from bgcut_stream.events.jobs import InlineSource, Source, UriSource
+from bgcut_stream.net.egress import EgressDenied, EgressPolicy, guarded_client, origin_of
 from bgcut_stream.stream.exceptions import SourceError
 from bgcut_stream.stream.settings import StreamSettings
 
@@ -39,9 +45,22 @@ def _content(data: bytes, filename: str | None) -> FetchedImage:
 class SourceFetcher:
     """Applies the allow-list and limits of the settings to every fetch."""
 
-    def __init__(self, settings: StreamSettings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: StreamSettings, http: httpx.AsyncClient | None = None) -> None:
+        """``http`` is ignored (kept for callers): fetches use a guarded client of our own."""
         self.settings = settings
-        self._http = http
+        endpoint = origin_of(settings.s3_endpoint_url) if settings.s3_endpoint_url else None
+        self.policy = EgressPolicy(
+            hosts=frozenset(settings.hosts),
+            trusted=frozenset({endpoint}) if endpoint else frozenset(),
+            allow_private=settings.allow_private_sources,
+            what="source",
+            hint="; set BGCUT_ALLOW_PRIVATE_SOURCES=true to allow it",
+        )
+        self._http = guarded_client(self.policy, timeout=settings.source_timeout_s)
+
+    async def aclose(self) -> None:
+        """Close the guarded HTTP client."""
+        await self._http.aclose()
 
     async def validator(self, source: Source) -> str | None:
         """A cache key naming this exact version of a URI source (URI, ETag, size), or None.
@@ -61,7 +80,6 @@ class SourceFetcher:
                 self._head_s3, parts.netloc, parts.path.lstrip("/")
             )
         else:
-            await self._check_host(parts.hostname or "")
             etag, size = await self._head_http(source.uri)
         if not etag or etag.startswith("W/") or size is None:
             return None  # weak or missing validators do not prove the bytes are the same
@@ -71,8 +89,8 @@ class SourceFetcher:
     async def _head_http(self, url: str) -> tuple[str | None, int | None]:
         try:
             resp = await self._http.head(url, timeout=self.settings.source_timeout_s)
-        except httpx.TransportError:
-            return None, None
+        except (httpx.TransportError, EgressDenied):
+            return None, None  # fetch() reports why
         if resp.status_code != httpx.codes.OK:  # anything else: no usable validator
             return None, None
         length = resp.headers.get("content-length")
@@ -83,14 +101,22 @@ class SourceFetcher:
         """One S3 client for every s3:// probe and read (boto3 clients are thread-safe)."""
         import boto3  # noqa: PLC0415 - optional dependency, only for s3:// sources
 
-        return boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+        client = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+        client.meta.events.register("before-send.s3", self._check_s3_request)
+        return client
+
+    def _check_s3_request(self, request: Any, **_: Any) -> None:
+        """boto3 hook: the host this S3 request goes to passes the source policy."""
+        parts = urlsplit(request.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.policy.resolve_blocking(parts.hostname or "", port)
 
     def _head_s3(self, bucket: str, key: str) -> tuple[str | None, int | None]:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         try:
             head = self._s3.head_object(Bucket=bucket, Key=key)
-        except (ClientError, BotoCoreError):
+        except (ClientError, BotoCoreError, EgressDenied, httpcore.ConnectError):
             return None, None
         return head.get("ETag"), int(head["ContentLength"])
 
@@ -121,7 +147,6 @@ class SourceFetcher:
             return _content(
                 await asyncio.to_thread(self._read_s3, parts.netloc, parts.path.lstrip("/")), name
             )
-        await self._check_host(parts.hostname or "")
         return _content(await self._read_http(source.uri), name)
 
     def _read_file(self, path: Path) -> bytes:
@@ -154,25 +179,10 @@ class SourceFetcher:
             ) from exc
         except BotoCoreError as exc:
             raise SourceError(f"s3://{bucket}/{key}: {exc}", retriable=True) from exc
-
-    async def _check_host(self, host: str) -> None:
-        allowed = self.settings.hosts
-        if allowed and host.lower() not in allowed:
-            raise SourceError(f"source host {host!r} is not in the allow-list", retriable=False)
-        if self.settings.allow_private_sources:
-            return
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except socket.gaierror as exc:
-            raise SourceError(f"cannot resolve {host!r}: {exc}", retriable=True) from exc
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise SourceError(
-                    f"source host {host!r} resolves to non-public address {address}; set "
-                    "BGCUT_ALLOW_PRIVATE_SOURCES=true to allow it",
-                    retriable=False,
-                )
+        except EgressDenied as exc:
+            raise SourceError(str(exc), retriable=False) from exc
+        except httpcore.ConnectError as exc:  # the hook could not resolve the host
+            raise SourceError(f"s3://{bucket}/{key}: {exc}", retriable=True) from exc
 
     async def _read_http(self, url: str) -> bytes:
         limit = self.settings.max_source_bytes
@@ -185,6 +195,11 @@ class SourceFetcher:
                         f"GET {url}: HTTP {resp.status_code}",
                         retriable=resp.status_code >= 500 or resp.status_code == 429,
                     )
+                if resp.status_code >= 300:
+                    raise SourceError(
+                        f"GET {url}: HTTP {resp.status_code} (redirects are not followed)",
+                        retriable=False,
+                    )
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.aiter_bytes():
@@ -192,6 +207,8 @@ class SourceFetcher:
                     if size > limit:
                         raise SourceError(f"GET {url}: body over {limit} bytes", retriable=False)
                     chunks.append(chunk)
+        except EgressDenied as exc:
+            raise SourceError(str(exc), retriable=False) from exc
         except httpx.TransportError as exc:
             raise SourceError(f"GET {url}: {type(exc).__name__}", retriable=True) from exc
         return b"".join(chunks)

@@ -17,7 +17,10 @@ def ensure_topics(settings: StreamSettings, partitions: int = 3, replication: in
         settings.jobs_topic: {},
         settings.results_topic: {},
         settings.uploads_topic: {"cleanup.policy": "compact"},
-        settings.done_table: {"cleanup.policy": "compact"},
+        settings.done_table: {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(int(settings.dedupe_window_s * 1000)),
+        },
         **{settings.dlq_topic(r): {} for r in DLQ_REASONS},
     }
     existing = set(admin.list_topics(timeout=30).topics)

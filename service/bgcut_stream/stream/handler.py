@@ -1,0 +1,188 @@
+"""``JobHandler``: one consumed record in, its terminal records out (never an exception).
+
+decode → dedupe (only ``SUCCEEDED`` job_ids are skipped) → process → outcome: a result, a dead
+letter when it failed, a done marker when it succeeded, and the job's metrics and log line.
+Anything unexpected becomes a ``FAILED`` result with reason ``internal`` so that every consumed
+record ends in exactly one terminal event and its partition keeps moving.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from confluent_kafka import Message
+
+from bgcut_stream.events.exceptions import EventError
+from bgcut_stream.events.jobs import ImageJob
+from bgcut_stream.events.results import ImageResult, JobError, PhaseTimings
+from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.stream.dead_letters import dead_letter_headers
+from bgcut_stream.stream.dedupe import Dedupe
+from bgcut_stream.stream.exceptions import INTERNAL, INVALID, JobFailure
+from bgcut_stream.stream.outcome import Outcome, OutRecord
+from bgcut_stream.stream.processor import JobProcessor
+from bgcut_stream.stream.redaction import redact
+from bgcut_stream.stream.settings import StreamSettings
+
+log = structlog.get_logger(__name__)
+MAX_DETAIL = 2000
+
+
+class Codec(Protocol):
+    """What the handler needs of an Avro codec."""
+
+    def decode(self, payload: bytes | None) -> dict[str, Any]: ...  # noqa: D102
+    def encode(self, record: dict[str, Any]) -> bytes: ...  # noqa: D102
+
+
+class JobHandler:
+    """Turns a jobs-topic record into its Outcome."""
+
+    def __init__(
+        self,
+        *,
+        settings: StreamSettings,
+        jobs_codec: Codec,
+        results_codec: Codec,
+        processor: JobProcessor,
+        dedupe: Dedupe,
+        metrics: StreamMetrics,
+    ) -> None:
+        self.settings = settings
+        self.jobs_codec = jobs_codec
+        self.results_codec = results_codec
+        self.processor = processor
+        self.dedupe = dedupe
+        self.metrics = metrics
+
+    async def __call__(self, msg: Message) -> Outcome:
+        """Handle ``msg``; always returns its outcome (cancellation aside)."""
+        structlog.contextvars.bind_contextvars(
+            topic=msg.topic(), partition=msg.partition(), offset=msg.offset()
+        )
+        try:
+            return await self._handle(msg)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: see the docstring
+            return self.crashed(msg, exc)
+
+    async def _handle(self, msg: Message) -> Outcome:
+        job: ImageJob | None = None
+        try:
+            job = ImageJob.from_record(self.jobs_codec.decode(msg.value()))
+        except EventError as exc:
+            return self._finish(msg, None, None, JobFailure(INVALID, str(exc), 400))
+        structlog.contextvars.bind_contextvars(job_id=job.job_id)
+        if not await self.dedupe.claim(job.job_id):
+            self.metrics.duplicates.inc()
+            log.info("duplicate_job_skipped")
+            return Outcome()
+        succeeded = False
+        try:
+            result = await self.processor.run(job)
+            succeeded = True
+        except JobFailure as failure:
+            return self._finish(msg, job, None, failure)
+        finally:
+            self.dedupe.release(job.job_id, succeeded)
+        return self._finish(msg, job, result, None)
+
+    def crashed(self, msg: Message, exc: BaseException) -> Outcome:
+        """The outcome of a record whose handling raised: an ``internal`` failure."""
+        log.error("job_crashed", error=redact(repr(exc))[:MAX_DETAIL])
+        try:
+            job = ImageJob.from_record(self.jobs_codec.decode(msg.value()))
+        except Exception:  # noqa: BLE001 - the job_id then comes from the record's key
+            job = None
+        failure = JobFailure(INTERNAL, f"{type(exc).__name__}: {exc}")
+        return self._finish(msg, job, None, failure)
+
+    def _finish(
+        self,
+        msg: Message,
+        job: ImageJob | None,
+        result: ImageResult | None,
+        failure: JobFailure | None,
+    ) -> Outcome:
+        if failure is not None:
+            failure.detail = redact(failure.detail)[:MAX_DETAIL]
+            result = self._failed(msg, job, failure)
+        assert result is not None
+        self._count(result, failure, job)
+        records = [
+            OutRecord(
+                self.settings.results_topic,
+                result.job_id.encode(),
+                self.results_codec.encode(result.to_record()),
+            )
+        ]
+        if failure is not None:
+            records.append(
+                OutRecord(
+                    self.settings.dlq_topic(failure.reason),
+                    msg.key(),
+                    msg.value(),
+                    dead_letter_headers(
+                        msg, failure.reason, failure.code, failure.detail, failure.attempts
+                    ),
+                )
+            )
+        else:
+            records.append(Dedupe.marker(self.settings.done_table, result.job_id))
+        return Outcome(tuple(records))
+
+    def _failed(self, msg: Message, job: ImageJob | None, failure: JobFailure) -> ImageResult:
+        job_id = (
+            job.job_id
+            if job
+            else (msg.key() or b"").decode(errors="replace")
+            or f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
+        )
+        structlog.contextvars.bind_contextvars(job_id=job_id)
+        log.warning("job_failed", reason=failure.reason, status=failure.code, detail=failure.detail)
+        return ImageResult(
+            job_id=job_id,
+            status="FAILED",
+            credits_charged=failure.credits,
+            attempts=failure.attempts,
+            timings=PhaseTimings(),
+            error=JobError(failure.code, failure.reason, failure.detail),
+            metadata=dict(job.metadata) if job else {},
+        )
+
+    def _count(self, result: ImageResult, failure: JobFailure | None, job: ImageJob | None) -> None:
+        outcome = "succeeded" if failure is None else failure.reason
+        self.metrics.jobs.labels(outcome).inc()
+        if result.credits_charged:
+            self.metrics.credits_spent.labels(outcome).inc(result.credits_charged)
+        if failure is not None:
+            self.metrics.dlq.labels(failure.reason).inc()
+            available = _available_from(failure.detail) if failure.code == 402 else None
+            if available is not None:
+                self.metrics.credits_available.set(available)
+        if job is not None:
+            age = (datetime.now(UTC) - job.submitted_at).total_seconds()
+            self.metrics.job_latency.observe(max(0.0, age))
+        self.metrics.phase.labels("total").observe(result.timings.total_s)
+        log.info(
+            "job_done",
+            outcome=outcome,
+            credits=result.credits_charged,
+            reused=result.upload_reused,
+            attempts=result.attempts,
+            total_s=round(result.timings.total_s, 3),
+            at=time.time(),
+        )
+
+
+def _available_from(detail: str) -> float | None:
+    """The balance a 402 detail reveals ("... available: 1.0")."""
+    marker = "available:"
+    if marker not in detail:
+        return None
+    try:
+        return float(detail.rsplit(marker, 1)[1].strip().rstrip("."))
+    except ValueError:
+        return None

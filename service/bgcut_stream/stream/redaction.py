@@ -1,0 +1,26 @@
+"""Strip credentials from text that leaves the process (results, dead-letter headers, logs).
+
+URLs in error details can carry ``user:pass@``, presigned signatures (``X-Amz-Signature``,
+``sig=``, ``signature=``), session tokens or API keys in the query; each is replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "***"
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+_SENSITIVE_NAMES = (
+    r"x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential"
+    r"|sig|signature|token|access_token|id_token|api_key|apikey|key|secret|password|pwd"
+    r"|signed_request|awsaccesskeyid|se|sv|skoid|sktid|skt|ske|sks|skv"
+)
+_QUERY = re.compile(rf"(?P<name>[?&;](?:{_SENSITIVE_NAMES}))=[^&\s#'\"]*", re.IGNORECASE)
+_BEARER = re.compile(r"(?P<name>\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with URL credentials, signatures and tokens replaced by ``***``."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    text = _QUERY.sub(lambda m: f"{m['name']}={REDACTED}", text)
+    return _BEARER.sub(lambda m: f"{m['name']}{REDACTED}", text)
