@@ -57,8 +57,8 @@ def test_presigned_upload_is_single_use(server: RunningServer) -> None:
     assert second.json() == {"detail": "signed_request has already been used; request a new one"}
 
 
-def test_failed_presigned_upload_does_not_spend_the_token(server: RunningServer) -> None:
-    """A presigned upload rejected for a bad image can be retried with the same token."""
+def test_failed_presigned_upload_spends_the_token(server: RunningServer) -> None:
+    """A token is burned by its first use even when that use fails (issue 14): no retries."""
     token = _token(server, "/v3/remove-bg/upload-image/presign/")
     bad = _post(
         server,
@@ -73,7 +73,8 @@ def test_failed_presigned_upload_does_not_spend_the_token(server: RunningServer)
         params={"signed_request": token},
         files={"image": ("p.png", sample_photo())},
     )
-    assert good.status_code == 200
+    assert good.status_code == 401
+    assert good.json() == {"detail": "signed_request has already been used; request a new one"}
 
 
 def test_presigned_process_bakes_variants_and_charges_the_minter(server: RunningServer) -> None:

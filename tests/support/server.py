@@ -16,6 +16,7 @@ import uvicorn
 
 from bgcut_stream.imaging.saliency import SaliencyModel
 from bgcut_stream.server.app import create_app
+from bgcut_stream.server.runtime import uvicorn_config
 from bgcut_stream.server.settings import ServerSettings
 
 ADMIN_TOKEN = "test-admin-token"
@@ -72,7 +73,7 @@ def running_server(
     }
     settings = ServerSettings(**fields)
     app = create_app(settings, model)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    config = uvicorn_config(app, settings, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -37,6 +37,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 - server extra; not needed by the other subcommands
 
     from bgcut_stream.server.app import create_app  # noqa: PLC0415
+    from bgcut_stream.server.runtime import uvicorn_config  # noqa: PLC0415
     from bgcut_stream.server.settings import ServerSettings  # noqa: PLC0415
 
     given: dict[str, Any] = {
@@ -52,13 +53,7 @@ def serve(
     }
     settings = ServerSettings(**{k: v for k, v in given.items() if v is not None})
     app_ = create_app(settings)
-    uvicorn.run(
-        app_,
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.Server(uvicorn_config(app_, settings, log_level=log_level)).run()
 
 
 def _ledger(data_dir: Path | None) -> Any:

@@ -30,6 +30,7 @@ from bgcut_stream.client.exceptions import InvalidRequest, error_for, map_except
 from bgcut_stream.client.retry import retrying
 from bgcut_stream.client.segment import AiCutSession
 from bgcut_stream.client.settings import ClientSettings
+from bgcut_stream.net.egress import download_client
 
 log = structlog.get_logger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
@@ -122,8 +123,9 @@ class BackgroundCutClient:
         self._http = httpx.AsyncClient(
             base_url=self.settings.base_url, timeout=timeout, limits=limits, transport=transport
         )
-        self._downloads = httpx.AsyncClient(
-            timeout=timeout, limits=limits, transport=transport, follow_redirects=True
+        # Egress guard: API and CDN hosts only, public addresses, pinned, no redirect off-list.
+        self._downloads = download_client(
+            self.settings, timeout=timeout, limits=limits, transport=transport
         )
 
     def __repr__(self) -> str:

@@ -1,4 +1,9 @@
-"""Stream an output URL to a file: size limit, content-type check, sha256 on the way."""
+"""Stream an output URL to a file: size limit, content-type check, sha256 on the way.
+
+Redirects are followed here, a few at most, each target checked against the egress policy of
+the client (``net.egress``: the API's host and the configured CDN hosts, public addresses,
+connection pinned to the checked address); a refused target is a ``DownloadError``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import IO
 import httpx
 
 from bgcut_stream.client.exceptions import DownloadError, error_for, map_exceptions
+from bgcut_stream.net.egress import EgressDenied, follow
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,17 @@ async def _copy(
     return size, digest.hexdigest()
 
 
+async def _open(http: httpx.AsyncClient, url: str) -> httpx.Response:
+    async def send(target: str) -> httpx.Response:
+        request = http.build_request("GET", target)
+        return await http.send(request, stream=True, follow_redirects=False)
+
+    try:
+        return await follow(http, url, send)
+    except EgressDenied as exc:
+        raise DownloadError(f"{url}: refused: {exc}") from exc
+
+
 def _commit(part: Path, destination: Path) -> None:
     part.replace(destination)
 
@@ -75,12 +92,19 @@ async def download_to(
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=".part-")
     try:
         with map_exceptions("download", request_id), os.fdopen(fd, "wb") as sink:
-            async with http.stream("GET", url) as response:
+            response = await _open(http, url)
+            try:
                 if response.status_code >= 400:
                     await response.aread()
                     raise error_for(response, "download", request_id)
+                if response.status_code >= 300:
+                    raise DownloadError(
+                        f"{url}: HTTP {response.status_code} without a usable target"
+                    )
                 content_type = _check_headers(response, url, max_bytes, expected_content_type)
                 size, sha = await _copy(response, sink, url, max_bytes)
+            finally:
+                await response.aclose()
         if expected_sha256 is not None and sha != expected_sha256:
             raise DownloadError(f"{url}: sha256 {sha} does not match expected {expected_sha256}")
         _commit(Path(tmp_name), destination)

@@ -16,6 +16,7 @@ from bgcut_stream.imaging.saliency import SaliencyModel
 from bgcut_stream.server import errors
 from bgcut_stream.server.cors import BrowserCORSMiddleware
 from bgcut_stream.server.faults import ENDPOINTS
+from bgcut_stream.server.guard import RequestGuard
 from bgcut_stream.server.routes import admin, ai_cut, files, health, remove_bg, studio
 from bgcut_stream.server.settings import ServerSettings
 from bgcut_stream.server.state import ServerState
@@ -99,4 +100,5 @@ def create_app(
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(BrowserCORSMiddleware, origins=origins)
+    app.add_middleware(RequestGuard, settings=settings)  # outermost: before any body is read
     return app

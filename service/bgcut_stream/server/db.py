@@ -1,4 +1,4 @@
-"""One SQLite database in the data dir: accounts, uploads and spent presign tokens."""
+"""One SQLite database in the data dir: accounts, uploads and presign tokens."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE TABLE IF NOT EXISTS spent_tokens (
     jti TEXT PRIMARY KEY,
     expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS presign_tokens (
+    jti TEXT PRIMARY KEY,
+    operation TEXT NOT NULL,
+    key_hash TEXT NOT NULL,
+    body TEXT,
+    expires_at REAL NOT NULL,
+    spent INTEGER NOT NULL DEFAULT 0
 );
 """
 

@@ -1,7 +1,10 @@
 """CPU work of the server: masks (cached per upload and quality), variants, AI Cut sessions.
 
 Work runs on a small thread pool (onnxruntime and OpenCV release the GIL). Admission control
-answers 503 when the queue is full, and a request that outlives the timeout answers 504.
+answers 503 (with Retry-After) when the queue is full or when the pixels being decoded at once
+would pass the decode budget; uploads are admitted the same way before their image is decoded.
+Queue slots and pixels are given back when the work really ends, not when a caller stops waiting,
+so a request that outlives the timeout (504) keeps counting until its thread is done.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -69,11 +72,17 @@ class Engine:
         max_queue: int,
         timeout_s: float,
         max_pixels: int,
+        pixel_budget: int | None = None,
+        retry_after_s: int = 1,
         on_inference: Callable[[], object] = lambda: None,
     ) -> None:
         self.model = model
         self.max_pixels = max_pixels
+        # One image of the largest accepted size must always fit.
+        self.pixel_budget = max(pixel_budget or max_pixels, max_pixels)
+        self.retry_after_s = retry_after_s
         self.timeout_s = timeout_s
+        self._pixels = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgcut-work")
         self._render_pool = ThreadPoolExecutor(
             max_workers=os.cpu_count() or 2, thread_name_prefix="bgcut-render"
@@ -87,21 +96,69 @@ class Engine:
         self._key_locks: dict[str, threading.Lock] = {}
         self._on_inference = on_inference
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` on the pool: 503 when full, 504 past the timeout."""
-        if self._pending >= self._capacity:
-            raise ServiceUnavailable("Server is temporarily overloaded. Retry after a short delay.")
-        self._pending += 1
+    @property
+    def pixels_in_use(self) -> int:
+        """Pixels of the decodes admitted and not finished yet."""
+        return self._pixels
+
+    def _admit(self, pixels: int) -> None:
+        with self._lock:
+            if self._pending >= self._capacity:
+                raise ServiceUnavailable(
+                    "Server is temporarily overloaded. Retry after a short delay.",
+                    self.retry_after_s,
+                )
+            if self._pixels + pixels > self.pixel_budget:
+                raise ServiceUnavailable(
+                    "Server is decoding too many pixels at once. Retry after a short delay.",
+                    self.retry_after_s,
+                )
+            self._pending += 1
+            self._pixels += pixels
+
+    def _finished(self, pixels: int) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._pixels -= pixels
+
+    async def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        pixels: int,
+        timeout_s: float | None,
+        fn: Callable[..., T],
+        *args: object,
+    ) -> T:
+        self._admit(pixels)
         try:
-            future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-            return await asyncio.wait_for(future, timeout=self.timeout_s)
+            work: Future[T] = pool.submit(fn, *args)
+        except BaseException:
+            self._finished(pixels)
+            raise
+        work.add_done_callback(lambda _: self._finished(pixels))
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(work), timeout=timeout_s)
         except TimeoutError as exc:
             raise GatewayTimeout(
                 f"Processing took too long (over {self.timeout_s:.0f} s). Try reducing "
                 'max_resolution or using "quality": "medium".'
             ) from exc
-        finally:
-            self._pending -= 1
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` on the pool: 503 when full, 504 past the timeout.
+
+        Work on an ``Upload`` argument reserves that image's pixels in the decode budget.
+        """
+        pixels = sum(a.width * a.height for a in args if isinstance(a, Upload))
+        return await self._submit(self._executor, pixels, self.timeout_s, fn, *args)
+
+    async def run_decode(self, pixels: int, fn: Callable[..., T], *args: object) -> T:
+        """Run a decode of ``pixels`` pixels (an upload's check) under the same admission.
+
+        No processing timeout: the decode is bounded by the pixel limit, and the client is
+        waiting for an upload answer, not for processing.
+        """
+        return await self._submit(self._render_pool, pixels, None, fn, *args)
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:

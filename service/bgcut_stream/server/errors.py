@@ -20,6 +20,13 @@ def bad_request_from(exc: ValidationError) -> BadRequest:
     return BadRequest(describe(exc))
 
 
+def _single(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) exception groups of one, else ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -39,5 +46,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        leaf = _single(exc)  # a middleware's task group may wrap an error raised by receive()
+        if isinstance(leaf, ApiError):
+            return await _api_error(request, leaf)
+        if isinstance(leaf, StarletteHTTPException):
+            return await _http(request, leaf)
         log.error("unhandled_error", path=request.url.path, error=repr(exc))
         return JSONResponse({"detail": "Internal server error."}, 500)

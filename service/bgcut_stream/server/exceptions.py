@@ -6,8 +6,9 @@ ApiError (any status)
 ├── PaymentRequired 402
 ├── NotFound 404
 ├── PayloadTooLarge 413
+├── RequestTimeout 408 (Connection: close)
 ├── TooManyRequests 429 (Retry-After)
-├── ServiceUnavailable 503
+├── ServiceUnavailable 503 (Retry-After)
 └── GatewayTimeout 504
 """
 
@@ -72,10 +73,22 @@ class TooManyRequests(ApiError):
         )
 
 
+class RequestTimeout(ApiError):
+    """408: the client did not send the request body in time; the connection is closed."""
+
+    status_code = 408
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
+
+
 class ServiceUnavailable(ApiError):
-    """503: too many requests queued for inference."""
+    """503: the queue, the decode budget or the connection cap is full; Retry-After is set."""
 
     status_code = 503
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
 
 
 class GatewayTimeout(ApiError):

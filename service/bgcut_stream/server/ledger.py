@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 from bgcut_stream.server.db import Database
-from bgcut_stream.server.exceptions import PaymentRequired
+from bgcut_stream.server.exceptions import BadRequest, PaymentRequired
 
 
 def key_hash(api_key: str) -> str:
@@ -84,14 +85,20 @@ class Ledger:
             )
 
     def add(self, hashed: str, credits: float) -> float:
-        """Add (or create with) ``credits``; returns the new balance. Refunds use this too."""
+        """Add (or create with) ``credits``; returns the new balance. Refunds use this too.
+
+        A change that would leave the balance negative is a 400 and changes nothing.
+        """
         with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO accounts (key_hash, half_credits) VALUES (?, ?) "
-                "ON CONFLICT(key_hash) DO UPDATE "
-                "SET half_credits = half_credits + excluded.half_credits",
-                (hashed, _half(credits)),
-            )
+            try:
+                conn.execute(
+                    "INSERT INTO accounts (key_hash, half_credits) VALUES (?, ?) "
+                    "ON CONFLICT(key_hash) DO UPDATE "
+                    "SET half_credits = half_credits + excluded.half_credits",
+                    (hashed, _half(credits)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise BadRequest("credits: the balance cannot go below zero") from exc
             row = conn.execute(
                 "SELECT half_credits FROM accounts WHERE key_hash = ?", (hashed,)
             ).fetchone()

@@ -54,3 +54,43 @@ class ServerSettings(BaseSettings):
     cors_origins: str = Field(
         default="", description="Comma-separated origins allowed on presigned and AI Cut endpoints."
     )
+    allowed_hosts: str = Field(
+        default="localhost,127.0.0.1,::1",
+        description="Host names file links may be built from when PUBLIC_URL is unset; a "
+        "request whose Host is not listed gets 400 on link-building endpoints.",
+    )
+    decode_budget_pixels: int = Field(
+        default=150_000_000,
+        ge=1,
+        description="Pixels decoded at once across uploads, process and segment calls "
+        "(about 4-20 bytes each); a decode that does not fit is a 503 with Retry-After.",
+    )
+    max_connections: int = Field(
+        default=512, ge=1, description="Open connections; past it new ones get 503."
+    )
+    max_requests: int = Field(
+        default=128, ge=1, description="Requests in flight; past it 503 with Retry-After."
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Time to send the request line and headers."
+    )
+    body_idle_timeout_s: float = Field(
+        default=15.0, gt=0, description="Longest pause between two body chunks (408)."
+    )
+    body_timeout_s: float = Field(
+        default=120.0, gt=0, description="Time to send the whole request body (408)."
+    )
+    keep_alive_timeout_s: float = Field(
+        default=5.0, gt=0, description="Idle keep-alive connections are closed after this."
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Request line plus headers (h11 event size)."
+    )
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After of overload 503s.")
+
+    @property
+    def host_allow_list(self) -> frozenset[str]:
+        """``allowed_hosts`` as lower-case host names (ports and IPv6 brackets dropped)."""
+        return frozenset(
+            h.strip().lower().strip("[]") for h in self.allowed_hosts.split(",") if h.strip()
+        )

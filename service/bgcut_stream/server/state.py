@@ -10,7 +10,7 @@ from fastapi import Request
 from bgcut_stream.imaging.saliency import SaliencyModel
 from bgcut_stream.server.db import Database
 from bgcut_stream.server.engine import Engine
-from bgcut_stream.server.exceptions import Unauthorized
+from bgcut_stream.server.exceptions import BadRequest, Unauthorized
 from bgcut_stream.server.faults import FaultInjector, FaultPlan
 from bgcut_stream.server.ledger import Ledger, key_hash, load_keys
 from bgcut_stream.server.metrics import ServerMetrics
@@ -69,6 +69,8 @@ class ServerState:
                 max_queue=settings.max_queue,
                 timeout_s=settings.process_timeout_s,
                 max_pixels=settings.max_image_pixels,
+                pixel_budget=settings.decode_budget_pixels,
+                retry_after_s=settings.retry_after_s,
                 on_inference=metrics.inferences.inc,
             ),
             metrics=metrics,
@@ -93,17 +95,41 @@ class ServerState:
         """Whether admin endpoints are on and the request carries the admin token."""
         if self.settings.admin_token is None:
             return False
-        given = request.headers.get("x-admin-token", "")
-        return hmac.compare_digest(given, self.settings.admin_token.get_secret_value())
+        given = request.headers.get("x-admin-token", "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, self.settings.admin_token.get_secret_value().encode())
 
     def base_url(self, request: Request) -> str:
-        """Base of file URLs: the configured public URL or the request's own."""
-        return (self.settings.public_url or str(request.base_url)).rstrip("/")
+        """Base of file URLs: the configured public URL, or the request's own.
+
+        The request's own only when its Host is in ``allowed_hosts``; 400 otherwise, so a forged
+        Host never ends up in links.
+        """
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        check_host(request.headers.get("host", ""), self.settings.host_allow_list)
+        return str(request.base_url).rstrip("/")
 
     def close(self) -> None:
         """Release threads and the database."""
         self.engine.shutdown()
         self.db.close()
+
+
+def host_name(host_header: str) -> str:
+    """The host of a Host header, lower case, without port or IPv6 brackets."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def check_host(host_header: str, allowed: frozenset[str]) -> None:
+    """400 unless the Host header names an allowed host."""
+    if host_name(host_header) not in allowed:
+        raise BadRequest(
+            "Host header is not an allowed host; set BGCUT_SERVER_PUBLIC_URL or add it to "
+            "BGCUT_SERVER_ALLOWED_HOSTS."
+        )
 
 
 def state_of(request: Request) -> ServerState:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bgcut_stream.server.exceptions import NotFound
 from bgcut_stream.server.faults import FaultPlan
@@ -30,8 +30,8 @@ router = APIRouter(
 class CreditsIn(BaseModel):
     """A key and an amount to add (0 to just read the balance)."""
 
-    api_key: str
-    credits: float = 0.0
+    api_key: Annotated[str, Field(min_length=1, max_length=1024)]
+    credits: Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)] = 0.0
 
 
 class CreditsOut(BaseModel):

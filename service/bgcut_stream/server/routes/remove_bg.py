@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from bgcut_stream.api import paths
@@ -19,11 +19,10 @@ from bgcut_stream.api.models import (
 from bgcut_stream.server.engine import AI_CUT_KIND
 from bgcut_stream.server.errors import bad_request_from
 from bgcut_stream.server.exceptions import NotFound
-from bgcut_stream.server.image_upload import read_image
+from bgcut_stream.server.image_upload import UPLOAD_OPENAPI, read_image
 from bgcut_stream.server.routes.common import (
     ERROR_RESPONSES,
     ApiKey,
-    ImageField,
     JsonBody,
     Multipart,
     State,
@@ -35,8 +34,8 @@ KIND = "remove-bg"
 router = APIRouter(tags=["Background Removal"], responses=ERROR_RESPONSES)
 
 
-async def _upload(state: ServerState, image: UploadFile | None, key_hash: str) -> UploadImageOut:
-    data, info = await read_image(state, image)
+async def _upload(state: ServerState, request: Request, key_hash: str) -> UploadImageOut:
+    data, info = await read_image(state, request)
     upload = state.uploads.save(data, info, KIND, key_hash)
     return UploadImageOut(unique_filename=upload.unique_filename)
 
@@ -66,10 +65,10 @@ async def _process(
     )
 
 
-@router.post(paths.UPLOAD, dependencies=[Multipart])
-async def upload_image(state: State, key_hash: ApiKey, image: ImageField = None) -> UploadImageOut:
+@router.post(paths.UPLOAD, dependencies=[Multipart], openapi_extra=UPLOAD_OPENAPI)
+async def upload_image(state: State, request: Request, key_hash: ApiKey) -> UploadImageOut:
     """Upload an image; returns the unique_filename to process it with."""
-    return await _upload(state, image, key_hash)
+    return await _upload(state, request, key_hash)
 
 
 @router.post(paths.UPLOAD_PRESIGN)
@@ -78,19 +77,13 @@ async def upload_image_presign(state: State, key_hash: ApiKey) -> PresignOut:
     return PresignOut(signed_request=state.presigner.mint("upload", key_hash))
 
 
-@router.post(paths.UPLOAD_PRESIGNED, dependencies=[Multipart])
+@router.post(paths.UPLOAD_PRESIGNED, dependencies=[Multipart], openapi_extra=UPLOAD_OPENAPI)
 async def upload_image_presigned(
-    state: State,
-    signed_request: Annotated[str | None, Query()] = None,
-    image: ImageField = None,
+    state: State, request: Request, signed_request: Annotated[str | None, Query()] = None
 ) -> UploadImageOut:
-    """Upload with a presigned token instead of an Authorization header."""
+    """Upload with a presigned token instead of an Authorization header (spent on first use)."""
     grant = redeem(state, signed_request, "upload")
-    try:
-        return await _upload(state, image, grant.key_hash)
-    except BaseException:
-        state.presigner.release(grant)
-        raise
+    return await _upload(state, request, grant.key_hash)
 
 
 @router.post(paths.PROCESS, dependencies=[JsonBody])
@@ -114,13 +107,9 @@ async def process_image_presigned(
     state: State, request: Request, body: SignedRequestIn
 ) -> ProcessImageOut:
     """Run the process request baked into a presigned token, charged to the key that minted it."""
-    grant = redeem(state, body.signed_request, "process")
+    grant = redeem(state, body.signed_request, "process")  # spent even if the call fails
     try:
-        try:
-            baked = ProcessImageIn.model_validate(grant.body)
-        except ValidationError as exc:
-            raise bad_request_from(exc) from exc
-        return await _process(state, request, grant.key_hash, baked)
-    except BaseException:
-        state.presigner.release(grant)
-        raise
+        baked = ProcessImageIn.model_validate(grant.body)
+    except ValidationError as exc:
+        raise bad_request_from(exc) from exc
+    return await _process(state, request, grant.key_hash, baked)
