@@ -69,6 +69,9 @@ class JobHandler:
             return self.crashed(msg, exc)
 
     async def _handle(self, msg: Message) -> Outcome:
+        if msg.value() is None:  # a tombstone on a compacted jobs topic: a deletion, not a job
+            log.info("tombstone_skipped")
+            return Outcome()
         job: ImageJob | None = None
         try:
             job = ImageJob.from_record(self.jobs_codec.decode(msg.value()))
