@@ -162,5 +162,5 @@ class OutputStore:
         """Whether an output file exists and is younger than the TTL."""
         try:
             return path.stat().st_mtime >= time.time() - self.ttl_s
-        except FileNotFoundError:
+        except OSError:  # missing, or a name the file system refuses
             return False

@@ -15,10 +15,11 @@ router = APIRouter(prefix="/files", tags=["Files"], include_in_schema=True)
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 _GONE = "File not found or expired."
+_MAX_NAME = 128  # longer than any name we write; the file system would refuse past 255
 
 
 def _check(*parts: str) -> None:
-    if not all(_SAFE.match(p) and p not in {".", ".."} for p in parts):
+    if not all(_SAFE.match(p) and p not in {".", ".."} and len(p) <= _MAX_NAME for p in parts):
         raise NotFound(_GONE)
 
 
