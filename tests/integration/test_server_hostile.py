@@ -430,6 +430,10 @@ def test_overload_503_carries_retry_after(tmp_path: Path, model: SaliencyModel) 
     """With every in-flight slot held by a slow body, the next request gets 503 + Retry-After."""
     with running_server(tmp_path / "s", model, max_requests=4, body_idle_timeout_s=60) as server:
         held = [_connect(server) for _ in range(4)]
+
+        def presign() -> httpx.Response:
+            return httpx.post(f"{server.url}{UPLOAD_PRESIGN}", headers=AUTH)
+
         try:
             for sock in held:
                 sock.sendall(
@@ -438,18 +442,19 @@ def test_overload_503_carries_retry_after(tmp_path: Path, model: SaliencyModel) 
                     "\r\n\r\n".encode()
                 )
             deadline = time.monotonic() + 20
-            response = httpx.get(f"{server.url}/healthz")
+            response = presign()
             while response.status_code == 200:  # until the four held requests reach the app
                 assert time.monotonic() < deadline, "the held requests never took the slots"
                 time.sleep(0.05)
-                response = httpx.get(f"{server.url}/healthz")
+                response = presign()
+            assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes still answer
             assert "overloaded" in _envelope(response, 503)
             assert response.headers["retry-after"] == "2"
         finally:
             for sock in held:
                 sock.close()
         deadline = time.monotonic() + 20  # the slots come back once those requests end
-        while httpx.get(f"{server.url}/healthz").status_code != 200:
+        while presign().status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
 

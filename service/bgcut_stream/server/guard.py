@@ -2,7 +2,8 @@
 
 ``RequestGuard`` is plain ASGI (no body buffering) and sits outside every other middleware:
 
-- at most ``max_requests`` requests in flight; past it a 503 ``{"detail"}`` with Retry-After;
+- at most ``max_requests`` requests in flight; past it a 503 ``{"detail"}`` with Retry-After
+  (liveness and metrics probes excepted);
 - on the endpoints that return file links, a ``Host`` not in ``allowed_hosts`` is a 400 when
   ``PUBLIC_URL`` is unset, before anything is charged or a token spent;
 - the request body must arrive in time: at most ``body_idle_timeout_s`` between two chunks and
@@ -24,6 +25,7 @@ from bgcut_stream.server.settings import ServerSettings
 from bgcut_stream.server.state import check_host
 
 LINK_PATHS = frozenset({paths.PROCESS, paths.PROCESS_PRESIGNED, paths.AI_CUT_SEGMENT})
+PROBE_PATHS = frozenset({"/healthz", "/metrics"})  # cheap; an overloaded server is still alive
 
 
 class BodyTimeout(StarletteHTTPException):
@@ -82,7 +84,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.settings.max_requests:
+        if self.in_flight >= self.settings.max_requests and scope["path"] not in PROBE_PATHS:
             retry = str(self.settings.retry_after_s)
             detail = "Server is temporarily overloaded. Retry after a short delay."
             await send_json(send, 503, detail, {"Retry-After": retry})
