@@ -9,12 +9,12 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
 
-from tests.deploy.conftest import CHART
+from bgcut_stream.client.settings import ClientSettings
+from bgcut_stream.stream.settings import StreamSettings
+from tests.deploy.conftest import CHART, KUBE_VERSION, by_kind, render
 
 pytestmark = pytest.mark.deploy
-KUBE_VERSION = "1.30.0"
 ALL_ON = [
     "api.key=sk-test",
     "metrics.serviceMonitor.enabled=true",
@@ -24,24 +24,13 @@ ALL_ON = [
     "keda.enabled=true",
     "podDisruptionBudget.enabled=true",
     "kafka.existingSecret=kafka-sasl",
-    "kafka.schemaRegistryUrl=http://registry:8081",
+    "kafka.sasl.enabled=true",
+    "kafka.tls.enabled=true",
+    "kafka.tls.caKey=ca.crt",
+    "kafka.schemaRegistryUrl=https://registry:8081",
+    "kafka.schemaRegistry.existingSecret=registry-auth",
 ]
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
-
-
-def render(
-    helm: str, *sets: str, values: dict[str, Any] | None = None, tmp: Path | None = None
-) -> list[dict[str, Any]]:
-    args = [helm, "template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
-    for item in sets:
-        args += ["--set", item]
-    if values is not None and tmp is not None:
-        path = tmp / "values.json"
-        path.write_text(json.dumps(values))
-        args += ["-f", str(path)]
-    out = subprocess.run(args, capture_output=True, text=True, check=False)
-    assert out.returncode == 0, out.stderr
-    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
 
 
 def helm_fails(helm: str, *sets: str) -> str:
@@ -58,10 +47,6 @@ def validate(docs: list[dict[str, Any]]) -> None:
         if doc["kind"] in CRD_KINDS:
             continue  # CRDs have no built-in schema; their fields are asserted below
         kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
-
-
-def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {doc["kind"]: doc for doc in docs}
 
 
 def test_helm_lint(helm: str) -> None:
@@ -101,8 +86,16 @@ def test_default_render_is_valid_and_hardened(helm: str) -> None:
     drain = int(kinds["ConfigMap"]["data"]["BGCUT_DRAIN_TIMEOUT_S"])
     assert pod["terminationGracePeriodSeconds"] > drain
     assert kinds["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
-    env = {e["name"]: e for e in container["env"]}
-    assert env["BGCUT_API_API_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "api-key"
+    # The API key is a mounted file (rotated without a restart), never an env var.
+    assert "env" not in container
+    config = kinds["ConfigMap"]["data"]
+    assert config["BGCUT_API_API_KEY_FILE"] == "/var/run/secrets/bgcut/api/api-key"
+    assert "BGCUT_KAFKA_CONFIG" not in config
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "api-key")
+    assert mount["mountPath"] == "/var/run/secrets/bgcut/api"
+    assert "subPath" not in mount  # a subPath mount would never see the Secret change
+    volume = next(v for v in pod["volumes"] if v["name"] == "api-key")
+    assert volume["secret"]["secretName"] == kinds["Secret"]["metadata"]["name"]
 
 
 def test_every_feature_renders_valid(helm: str) -> None:
@@ -126,11 +119,21 @@ def test_every_feature_renders_valid(helm: str) -> None:
     )
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["bgcut-stream.json"])["uid"] == "bgcut-stream"
-    env = {
-        e["name"] for e in kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
-    assert "BGCUT_KAFKA_CONFIG" in env  # from kafka.existingSecret
+    container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"] for e in container["env"]}
+    assert {"BGCUT_KAFKA_SASL_USERNAME", "BGCUT_KAFKA_SASL_PASSWORD"} <= env
+    assert "BGCUT_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO" in env
     assert "replicas" not in kinds["Deployment"]["spec"]  # KEDA owns the replica count
+    # Every BGCUT_ variable the chart sets is a real setting of the service.
+    known = {f"BGCUT_{name.upper()}" for name in StreamSettings.model_fields}
+    known |= {f"BGCUT_API_{name.upper()}" for name in ClientSettings.model_fields}
+    (source,) = container["envFrom"]
+    (config,) = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == source["configMapRef"]["name"]
+    ]
+    assert env | set(config["data"]) <= known
 
 
 def test_replicas_never_exceed_partitions(helm: str) -> None:
@@ -159,7 +162,7 @@ def test_replicas_never_exceed_partitions(helm: str) -> None:
     assert "replicaCount must not exceed kafka.jobsPartitions" in error
 
 
-def test_kafka_security_settings_pass_through(helm: str, tmp_path: Path) -> None:
+def test_kafka_security_settings_pass_through_with_defaults_off(helm: str, tmp_path: Path) -> None:
     """kafka.config reaches the pod as BGCUT_KAFKA_CONFIG JSON for librdkafka."""
     docs = render(
         helm,
@@ -191,8 +194,136 @@ def test_bad_values_are_rejected(helm: str, sets: list[str], message: str) -> No
 
 
 def test_existing_secret_skips_the_chart_secret(helm: str) -> None:
-    """With api.existingSecret no Secret is rendered and the pod reads the named one."""
+    """With api.existingSecret no Secret is rendered and the pod mounts the named one."""
     kinds = by_kind(render(helm, "api.existingSecret=prod-bgcut"))
     assert "Secret" not in kinds
-    env = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert env[0]["valueFrom"]["secretKeyRef"]["name"] == "prod-bgcut"
+    volumes = kinds["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert (
+        next(v for v in volumes if v["name"] == "api-key")["secret"]["secretName"] == "prod-bgcut"
+    )
+
+
+def pod_of(kinds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return kinds["Deployment"]["spec"]["template"]
+
+
+def secret_refs(kinds: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    container = pod_of(kinds)["spec"]["containers"][0]
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container.get("env") or []
+        if "valueFrom" in e
+    }
+
+
+def test_kafka_config_is_merged_with_secret_credentials(helm: str, tmp_path: Path) -> None:
+    """kafka.config survives existingSecret; SASL/TLS are implied; credentials stay in Secrets."""
+    values = {
+        "api": {"key": "x"},
+        "kafka": {
+            "config": {"socket.timeout.ms": 30000, "ssl.endpoint.identification.algorithm": "none"},
+            "existingSecret": "kafka-creds",
+            "sasl": {"enabled": True, "mechanism": "SCRAM-SHA-256"},
+            "tls": {"enabled": True, "caKey": "ca.pem"},
+        },
+    }
+    kinds = by_kind(render(helm, values=values, tmp=tmp_path))
+    config = json.loads(kinds["ConfigMap"]["data"]["BGCUT_KAFKA_CONFIG"])
+    assert config == {
+        "socket.timeout.ms": 30000,
+        "ssl.endpoint.identification.algorithm": "none",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "ssl.ca.location": "/etc/bgcut/kafka-tls/ca.crt",
+    }
+    assert secret_refs(kinds) == {
+        "BGCUT_KAFKA_SASL_USERNAME": ("kafka-creds", "sasl-username"),
+        "BGCUT_KAFKA_SASL_PASSWORD": ("kafka-creds", "sasl-password"),
+    }
+    spec = pod_of(kinds)["spec"]
+    tls = next(v for v in spec["volumes"] if v["name"] == "kafka-tls")
+    assert tls["secret"] == {
+        "secretName": "kafka-creds",
+        "items": [{"key": "ca.pem", "path": "ca.crt"}],
+    }
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "kafka-tls")
+    assert mount["mountPath"] == "/etc/bgcut/kafka-tls"
+    error = helm_fails(helm, "api.key=x", "kafka.sasl.enabled=true")
+    assert "kafka.existingSecret is required with kafka.sasl.enabled" in error
+
+
+def test_schema_registry_credentials_come_from_a_secret(helm: str) -> None:
+    """basic.auth.user.info is a secretKeyRef; credentials in the URL (a ConfigMap) are refused."""
+    kinds = by_kind(
+        render(
+            helm,
+            "api.key=x",
+            "kafka.schemaRegistryUrl=https://registry.example:8081",
+            "kafka.schemaRegistry.existingSecret=sr-auth",
+        )
+    )
+    assert (
+        kinds["ConfigMap"]["data"]["BGCUT_SCHEMA_REGISTRY_URL"] == "https://registry.example:8081"
+    )
+    assert secret_refs(kinds) == {
+        "BGCUT_SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": ("sr-auth", "basic-auth-user-info")
+    }
+    error = helm_fails(helm, "api.key=x", "kafka.schemaRegistryUrl=https://user:pw@registry:8081")
+    assert "schemaRegistryUrl" in error
+
+
+def test_a_changed_secret_restarts_pods(helm: str) -> None:
+    """The pod template's checksum/secret follows the Secret; the config checksum does not."""
+    first = pod_of(by_kind(render(helm, "api.key=old")))["metadata"]["annotations"]
+    second = pod_of(by_kind(render(helm, "api.key=new")))["metadata"]["annotations"]
+    assert first["checksum/secret"] != second["checksum/secret"]
+    assert first["checksum/config"] == second["checksum/config"]
+    other = pod_of(by_kind(render(helm, "api.existingSecret=a", "kafka.existingSecret=k")))
+    assert other["metadata"]["annotations"]["checksum/secret"] != first["checksum/secret"]
+
+
+def test_keda_reads_lag_with_the_pods_credentials(helm: str) -> None:
+    """TriggerAuthentication uses the same Secret and keys as the pods; lag policy matches."""
+    kinds = by_kind(
+        render(
+            helm,
+            "api.key=x",
+            "keda.enabled=true",
+            "keda.minReplicaCount=0",
+            "keda.activationLagThreshold=5",
+            "keda.limitToPartitionsWithLag=true",
+            "kafka.existingSecret=kafka-creds",
+            "kafka.sasl.enabled=true",
+            "kafka.tls.enabled=true",
+            "kafka.tls.caKey=ca.pem",
+        )
+    )
+    auth = kinds["TriggerAuthentication"]
+    refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
+    pod_refs = secret_refs(kinds)
+    assert refs == {
+        "username": pod_refs["BGCUT_KAFKA_SASL_USERNAME"],
+        "password": pod_refs["BGCUT_KAFKA_SASL_PASSWORD"],
+        "ca": ("kafka-creds", "ca.pem"),
+    }
+    scaled = kinds["ScaledObject"]["spec"]
+    (trigger,) = scaled["triggers"]
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    assert scaled["minReplicaCount"] == 0
+    meta = trigger["metadata"]
+    assert meta["offsetResetPolicy"] == "earliest"  # the service starts new groups at earliest
+    assert meta["activationLagThreshold"] == "5"
+    assert meta["limitToPartitionsWithLag"] == "true"
+    assert meta["sasl"] == "scram_sha512"
+    assert meta["tls"] == "enable"
+
+
+def test_keda_without_kafka_auth_has_no_trigger_authentication(helm: str) -> None:
+    """A plaintext cluster needs no TriggerAuthentication; defaults are KEDA-valid strings."""
+    kinds = by_kind(render(helm, "api.key=x", "keda.enabled=true"))
+    assert "TriggerAuthentication" not in kinds
+    (trigger,) = kinds["ScaledObject"]["spec"]["triggers"]
+    assert "authenticationRef" not in trigger
+    assert trigger["metadata"]["activationLagThreshold"] == "0"
+    assert trigger["metadata"]["limitToPartitionsWithLag"] == "false"
+    assert "sasl" not in trigger["metadata"]

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.server.db import Database
 from bgcut_stream.server.metrics import ServerMetrics
 from bgcut_stream.server.settings import ServerSettings
 from bgcut_stream.stream.settings import StreamSettings
-from tests.deploy.conftest import CHART, ROOT
+from tests.deploy.conftest import CHART, ROOT, tool
 
 pytestmark = pytest.mark.deploy
 METRIC = re.compile(r"\bbgcut_[a-z_]+\b")
@@ -23,14 +26,17 @@ RULES = CHART / "files" / "alerts.rules.yaml"
 
 def exported_sample_names() -> set[str]:
     names: set[str] = set()
-    for metrics in (StreamMetrics(), ServerMetrics()):
-        for family in metrics.registry.collect():
-            if family.type == "counter":
-                names |= {family.name + "_total"}
-            elif family.type == "histogram":
-                names |= {family.name + s for s in ("_bucket", "_count", "_sum")}
-            else:
-                names.add(family.name)
+    server = ServerMetrics()
+    with tempfile.TemporaryDirectory() as tmp:
+        server.track_balances(Database(Path(tmp) / "server.sqlite3"))
+        families = [*StreamMetrics().registry.collect(), *server.registry.collect()]
+    for family in families:
+        if family.type == "counter":
+            names |= {family.name + "_total"}
+        elif family.type == "histogram":
+            names |= {family.name + s for s in ("_bucket", "_count", "_sum")}
+        else:
+            names.add(family.name)
     return names
 
 
@@ -52,10 +58,57 @@ def test_alert_rules_name_exported_metrics() -> None:
     """Every alert expression uses only exported metric names."""
     exported = exported_sample_names()
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
-    assert len(rules) == 6
+    assert len(rules) == 8
     for rule in rules:
         used = set(METRIC.findall(rule["expr"]))
         assert used <= exported, f"{rule['alert']}: unknown {used - exported}"
+
+
+def test_alerts_are_scoped_and_link_their_runbook() -> None:
+    """Every alert aggregates by (namespace, job) and links an existing runbook section."""
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    anchors = {line[3:].strip().lower() for line in runbooks.splitlines() if line.startswith("## ")}
+    assert {r["alert"] for r in rules} >= {"BgcutEndToEndLatencyHigh", "BgcutMetricsAbsent"}
+    for rule in rules:
+        by_clauses = re.findall(r"by \(([^)]*)\)", rule["expr"])
+        assert by_clauses, rule["alert"]
+        for clause in by_clauses:
+            assert {"namespace", "job"} <= {c.strip() for c in clause.split(",")}, rule["alert"]
+        url = rule["annotations"]["runbook_url"]
+        page, anchor = url.split("#")
+        assert page.endswith("/docs/runbooks.md")
+        assert anchor == rule["alert"].lower(), rule["alert"]
+        assert anchor in anchors, f"docs/runbooks.md has no section {rule['alert']}"
+
+
+def test_dashboard_is_scoped_by_template_variables() -> None:
+    """job/namespace/instance variables; every query uses them and $__rate_interval."""
+    dashboard = json.loads((CHART / "files" / "dashboard.json").read_text())
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "namespace", "job", "instance"} <= variables
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for metric in METRIC.findall(expr):
+                scoped = re.search(re.escape(metric) + r"\{[^}]*job=~\"\$job\"", expr)
+                assert scoped, f"{panel['title']}: {metric} not scoped by $job"
+            assert "$namespace" in expr, panel["title"]
+            assert re.search(r"\[\d+[smh]\]", expr) is None, f"{panel['title']}: fixed window"
+
+
+def test_grafana_dashboard_linter_passes() -> None:
+    """Grafana's dashboard-linter (`make tools`) reports nothing, warnings included (--strict)."""
+    linter = tool("dashboard-linter")
+    out = subprocess.run(
+        [linter, "lint", "--strict", str(CHART / "files" / "dashboard.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    findings = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("[")]
+    assert findings == []
 
 
 def test_promtool_check_and_unit_test_rules(promtool: str) -> None:

@@ -45,3 +45,32 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $partitions := .partitions | int -}}
 {{- if gt $max $partitions -}}{{ $partitions }}{{- else -}}{{ $max }}{{- end -}}
 {{- end -}}
+
+{{/* librdkafka settings: what kafka.sasl / kafka.tls imply, overlaid by kafka.config (never dropped). */}}
+{{- define "bgcut.kafkaConfig" -}}
+{{- $k := .Values.kafka -}}
+{{- $implied := dict -}}
+{{- if and $k.sasl.enabled $k.tls.enabled -}}
+{{- $_ := set $implied "security.protocol" "SASL_SSL" -}}
+{{- else if $k.sasl.enabled -}}
+{{- $_ := set $implied "security.protocol" "SASL_PLAINTEXT" -}}
+{{- else if $k.tls.enabled -}}
+{{- $_ := set $implied "security.protocol" "SSL" -}}
+{{- end -}}
+{{- if $k.sasl.enabled -}}
+{{- $_ := set $implied "sasl.mechanism" $k.sasl.mechanism -}}
+{{- end -}}
+{{- if and $k.tls.enabled $k.tls.caKey -}}
+{{- $_ := set $implied "ssl.ca.location" "/etc/bgcut/kafka-tls/ca.crt" -}}
+{{- end -}}
+{{- merge (deepCopy ($k.config | default dict)) $implied | toJson -}}
+{{- end -}}
+
+{{/* Where the API key Secret is mounted; BGCUT_API_API_KEY_FILE points at its "api-key". */}}
+{{- define "bgcut.apiKeyDir" -}}/var/run/secrets/bgcut/api{{- end -}}
+
+{{/* A digest of a Secret the chart does not own (live object on install/upgrade; empty in `helm template`). */}}
+{{- define "bgcut.secretDigest" -}}
+{{- $secret := lookup "v1" "Secret" .namespace .name -}}
+{{- if $secret }}{{ $secret.data | toJson | sha256sum }}{{ else }}{{ .name | sha256sum }}{{ end -}}
+{{- end -}}

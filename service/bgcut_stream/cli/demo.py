@@ -7,28 +7,22 @@ stream service in-process, sample jobs from the bundled photos, results printed 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
-from importlib.util import find_spec
+from contextlib import ExitStack
+from importlib.resources import files
 from pathlib import Path
 
-import httpx
 import typer
 from confluent_kafka import Consumer
 
+from bgcut_stream import localstack
 from bgcut_stream.api.models import OutputVariant
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.events.codec import AvroCodec
 from bgcut_stream.events.jobs import ImageJob, InlineSource, UploadedSource
 from bgcut_stream.events.results import ImageResult
 from bgcut_stream.events.schemas import IMAGE_RESULT, bundled
-from bgcut_stream.kafka_local import BrokerConfig, LocalBroker
-from bgcut_stream.kafka_local.broker import port_in_use
 from bgcut_stream.observability.logging import configure
 from bgcut_stream.stream.jobs_producer import JobPublisher
 from bgcut_stream.stream.service import StreamService
@@ -50,80 +44,16 @@ VARIANTS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _kafka(state: Path):  # type: ignore[no-untyped-def]
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        typer.echo(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={external}")
-        yield external
-        return
-    broker = LocalBroker(
-        BrokerConfig(state_dir=state / "kafka", port=0 if port_in_use(9092) else 9092)
-    )
-    running = broker.bootstrap_servers()
-    bootstrap = running or broker.up()
-    typer.echo(f"kafka: Apache Kafka (KRaft) at {bootstrap}, logs in {broker.log_file}")
-    try:
-        yield bootstrap
-    finally:
-        if running is None:
-            broker.down()
-
-
-@contextmanager
-def _server(state: Path):  # type: ignore[no-untyped-def]
-    port = _free_port()
-    env = {**os.environ, "BGCUT_SERVER_KEYS": f"{DEMO_KEY}:1000"}
-    log = (state / "server.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bgcut_stream",
-            "server",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(state / "server"),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {state / 'server.log'}")
-            time.sleep(0.2)
-        typer.echo(
-            f"server: BackgroundCut API v3 (U2-Net-p) at {url}, logs in {state / 'server.log'}"
-        )
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+def _photo(name: str) -> bytes:
+    """A bundled sample photo (see cli/photos/README.md)."""
+    return (files("bgcut_stream.cli") / "photos" / f"{name}.jpg").read_bytes()
 
 
 def _jobs() -> list[ImageJob | bytes]:
-    data = Path(find_spec("skimage").submodule_search_locations[0]) / "data"  # type: ignore[index,union-attr]
     jobs: list[ImageJob | bytes] = [
         ImageJob(
             job_id=f"photo-{name}",
-            source=InlineSource((data / f"{name}.png").read_bytes(), f"{name}.png"),
+            source=InlineSource(_photo(name), f"{name}.jpg"),
             output_variants=VARIANTS,
             metadata={"photo": name},
         )
@@ -133,7 +63,7 @@ def _jobs() -> list[ImageJob | bytes]:
         ImageJob(
             job_id="photo-astronaut-again",
             output_variants=VARIANTS[:1],
-            source=InlineSource((data / "astronaut.png").read_bytes()),
+            source=InlineSource(_photo("astronaut")),
         )
     )
     jobs.append(ImageJob(job_id="unknown-upload", source=UploadedSource("no-such-upload")))
@@ -179,8 +109,16 @@ def demo(
     state_dir.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:6]
     with ExitStack() as stack:
-        bootstrap = stack.enter_context(_kafka(state_dir))
-        api_url = stack.enter_context(_server(state_dir))
+        kafka = stack.enter_context(localstack.kafka(state_dir / "kafka"))
+        typer.echo(f"kafka: {kafka.bootstrap} ({kafka.origin})")
+        bootstrap = kafka.bootstrap
+        server = stack.enter_context(
+            localstack.server_process(
+                state_dir / "server", keys=f"{DEMO_KEY}:1000", log=state_dir / "server.log"
+            )
+        )
+        api_url = server.url
+        typer.echo(f"server: BackgroundCut API v3 (U2-Net-p) at {api_url}")
         settings = StreamSettings(
             kafka_bootstrap_servers=bootstrap,
             jobs_topic=f"demo-{run}.jobs",

@@ -2,7 +2,37 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class _Transactions(Protocol):
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
+class _Balances(Collector):
+    """Credits left per account, read from the ledger at scrape time (always current)."""
+
+    def __init__(self, db: _Transactions) -> None:
+        self._db = db
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "bgcut_server_credits_balance",
+            "Credits left per API key (key: first 12 hex digits of its sha256, never the key).",
+            labels=["key"],
+        )
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT key_hash, half_credits FROM accounts").fetchall()
+        for hashed, half_credits in rows:
+            family.add_metric([str(hashed)[:12]], half_credits / 2)
+        yield family
 
 
 class ServerMetrics:
@@ -39,3 +69,7 @@ class ServerMetrics:
             ["endpoint", "status"],
             registry=self.registry,
         )
+
+    def track_balances(self, db: _Transactions) -> None:
+        """Export every account's balance as ``bgcut_server_credits_balance{key}``."""
+        self.registry.register(_Balances(db))

@@ -54,6 +54,7 @@ class ServerState:
                 f'{{"latency_ms": {settings.fault_latency_ms}, "rates": {settings.fault_rates}}}'
             )
         metrics = ServerMetrics()
+        metrics.track_balances(db)
         return cls(
             settings=settings,
             db=db,
