@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 KAFKA_STATE := .bgcut/kafka
+REGISTRY_STATE := .bgcut/registry
 TOOLS := .bgcut/tools/bin
 HELM_VERSION := v3.19.0
 HELM := $(TOOLS)/helm
 
-.PHONY: install tools lint test test-unit test-integration test-deploy chaos demo kafka-up kafka-down bench compose-up clean
+.PHONY: install tools lint test test-unit test-integration test-deploy chaos demo kafka-up kafka-down registry-app registry-up registry-down bench compose-up clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,7 @@ lint: $(STAMP) ## ruff + mypy --strict on service/.
 $(HELM):
 	GOBIN=$(abspath $(TOOLS)) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-tools: $(HELM) ## helm (go install), promtool/prometheus and chromium (Debian), playwright-core (npm).
+tools: $(HELM) registry-app ## helm (go install), promtool/prometheus and chromium (Debian), playwright-core (npm).
 	scripts/install-prometheus.sh
 	scripts/install-browser.sh
 
@@ -53,6 +54,15 @@ kafka-up: $(STAMP) ## Start the local Apache Kafka broker on 127.0.0.1:9092.
 kafka-down: $(STAMP)
 	$(BIN)/bgcut-stream kafka down --state-dir $(KAFKA_STATE)
 
+registry-app: $(STAMP) ## Resolve the Apicurio Registry app with mvn into ~/.cache/bgcut-stream (once).
+	$(BIN)/bgcut-stream registry fetch
+
+registry-up: $(STAMP) ## Start the local Schema Registry (Confluent API) on 127.0.0.1:8081.
+	$(BIN)/bgcut-stream registry up --state-dir $(REGISTRY_STATE) --port 8081
+
+registry-down: $(STAMP)
+	$(BIN)/bgcut-stream registry down --state-dir $(REGISTRY_STATE)
+
 demo: $(STAMP) ## The main job end to end on embedded defaults.
 	$(BIN)/bgcut-stream demo
 
@@ -69,4 +79,5 @@ compose-up: ## The laptop stack with Docker: Kafka, our server, the service, Pro
 
 clean:
 	-$(BIN)/bgcut-stream kafka down --state-dir $(KAFKA_STATE)
+	-$(BIN)/bgcut-stream registry down --state-dir $(REGISTRY_STATE)
 	rm -rf $(VENV) .bgcut .mypy_cache .ruff_cache .pytest_cache

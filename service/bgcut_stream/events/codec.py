@@ -1,12 +1,14 @@
 """Encode and decode Avro records in the two wire formats the service accepts.
 
 - Avro single-object encoding (the Avro spec): ``C3 01`` + 8-byte CRC-64-AVRO fingerprint of the
-  writer schema + the binary record. Writers are resolved among the known schemas.
-- Confluent Schema Registry framing: ``00`` + 4-byte big-endian schema id + the binary record,
-  used when a registry URL is configured. Writers are fetched from the registry by id.
+  writer schema + the binary record. Writers are resolved among every version this project has
+  released (``schemas/<name>.v<N>.avsc``); a writer the service has never seen cannot be read.
+- Confluent Schema Registry framing: ``00`` + 4-byte big-endian schema id + the binary record.
+  ``events.registry.RegistryCodec`` (built by ``events.registry.build_codecs``) reads and writes
+  it with Confluent's serdes; the raw ``registry`` argument here is the older, minimal path.
 
-The reader resolves every writer against its own reader schema, so a newer writer that added
-an optional field is read fine.
+The reader resolves every writer against its own reader schema, so a writer that added an
+optional field is read fine.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from typing import Any
 import fastavro
 
 from bgcut_stream.events.exceptions import UndecodableEventError
-from bgcut_stream.events.schemas import Schema
+from bgcut_stream.events.schemas import Schema, released_writers
 
 SOE_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 
 
 class AvroCodec:
-    """One record type: a reader schema, extra known writer schemas, and an optional registry."""
+    """One record type: a reader schema, known writer schemas, and an optional registry.
+
+    The known single-object writers are ``schema``, every released version of the same record
+    and ``known_writers``.
+    """
 
     def __init__(
         self,
@@ -36,7 +42,8 @@ class AvroCodec:
         subject: str | None = None,
     ) -> None:
         self.schema = schema
-        self._writers = {w.fingerprint: w for w in [schema, *(known_writers or [])]}
+        writers = [*released_writers(schema), schema, *(known_writers or [])]
+        self._writers = {w.fingerprint: w for w in writers}
         self._registry = registry
         self._subject = subject
         self._registry_id: int | None = None
@@ -71,12 +78,7 @@ class AvroCodec:
         if not data:
             raise UndecodableEventError("empty record value")
         if data[:2] == SOE_MAGIC:
-            writer = self._writers.get(data[2:10])
-            if writer is None:
-                raise UndecodableEventError(
-                    f"unknown writer schema fingerprint {data[2:10].hex()} (single-object encoding)"
-                )
-            return self._read(data[10:], writer.parsed)
+            return self.decode_single_object(data)
         if data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
             if self._registry is None:
                 raise UndecodableEventError(
@@ -87,12 +89,27 @@ class AvroCodec:
                 writer_schema = self._registry_writer(schema_id)
             except Exception as exc:
                 raise UndecodableEventError(f"schema id {schema_id}: {exc}") from exc
-            return self._read(data[5:], writer_schema)
+            return self.read_payload(data[5:], writer_schema)
         raise UndecodableEventError(
             f"not Avro single-object or Schema Registry framed (first bytes {data[:4].hex()})"
         )
 
-    def _read(self, payload: bytes, writer: Any) -> dict[str, Any]:
+    def decode_single_object(self, data: bytes) -> dict[str, Any]:
+        """Read a ``C3 01`` record whose writer is one of the known (released) schemas."""
+        writer = self._writers.get(data[2:10])
+        if writer is None:
+            known = ", ".join(w.hex() for w in self._writers)
+            raise UndecodableEventError(
+                f"unknown writer schema fingerprint {data[2:10].hex()} (single-object encoding): "
+                f"this service reads only the {self.schema.full_name} versions it was released "
+                f"with (fingerprints {known}); upgrade the service to the release that ships the "
+                "producer's schema, or write through a Schema Registry (Confluent framing, "
+                "SCHEMA_REGISTRY_URL) so any compatible writer schema is read"
+            )
+        return self.read_payload(data[10:], writer.parsed)
+
+    def read_payload(self, payload: bytes, writer: Any) -> dict[str, Any]:
+        """Resolve one binary record written with ``writer`` against the reader schema."""
         stream = io.BytesIO(payload)
         try:
             record = fastavro.schemaless_reader(
