@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 from pydantic import SecretStr
 
 from bgcut_stream.events.codec import AvroCodec
 from bgcut_stream.events.exceptions import EventError, RegistryConfigError, RegistryUnavailableError
+from bgcut_stream.events.jobs import ImageJob, UriSource
 from bgcut_stream.events.registry import RegistryCodec, build_codecs, registry_failure, safe_url
+from bgcut_stream.events.schemas import IMAGE_JOB, Schema, bundled
 from bgcut_stream.stream.settings import StreamSettings
 
 
@@ -58,3 +63,18 @@ def test_registry_trouble_is_not_an_event_error() -> None:
     assert "u:p" not in str(error)
     assert "token" not in str(error)
     assert safe_url("https://u:p@r:8081/apis/ccompat/v7?x=1") == "https://r:8081/apis/ccompat/v7"
+
+
+def test_extra_single_object_writers_can_be_passed_through_the_factory() -> None:
+    """known_job_writers reach the jobs codec (the service's old constructor argument)."""
+    v2 = copy.deepcopy(json.loads(bundled(IMAGE_JOB).text))
+    v2["fields"].append({"name": "priority", "type": ["null", "int"], "default": None})
+    writer = Schema.from_json(v2)
+    job = ImageJob(job_id="j-2", source=UriSource("https://example.com/b.png"))
+    data = AvroCodec(writer).encode({**job.to_record(), "priority": 3})
+    plain, _ = build_codecs(StreamSettings(schema_registry_url=None))
+    with pytest.raises(EventError, match="unknown writer schema fingerprint"):
+        plain.decode(data)
+    jobs, _ = build_codecs(StreamSettings(schema_registry_url=None), known_job_writers=[writer])
+    assert jobs.decode(data)["job_id"] == "j-2"
+    jobs.check()  # no registry: nothing to probe

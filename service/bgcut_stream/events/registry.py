@@ -145,6 +145,7 @@ class RegistryCodec:
         auto_register: bool = True,
         use_latest_version: bool = False,
         subject_name_strategy: str = "topic",
+        known_writers: list[Schema] | None = None,
     ) -> None:
         if auto_register and use_latest_version:
             raise RegistryConfigError(
@@ -162,7 +163,7 @@ class RegistryCodec:
         self.topic = topic
         self.url = url
         self._context = SerializationContext(topic, MessageField.VALUE)
-        self._single_object = AvroCodec(schema)
+        self._single_object = AvroCodec(schema, known_writers=known_writers)
         self._serializer = AvroSerializer(
             client,
             schema.text,
@@ -232,16 +233,23 @@ class RegistryCodec:
 Codec = AvroCodec | RegistryCodec
 
 
-def build_codecs(settings: StreamSettings, *, check: bool = True) -> tuple[Codec, Codec]:
+def build_codecs(
+    settings: StreamSettings,
+    *,
+    check: bool = True,
+    known_job_writers: list[Schema] | None = None,
+) -> tuple[Codec, Codec]:
     """The (jobs, results) codecs for ``settings``; checks the registry answers when one is set.
 
-    Raises ``RegistryConfigError`` for settings that cannot work and ``RegistryUnavailableError``
-    (one line) when ``check`` is true and the registry is down or refuses the credentials.
+    ``known_job_writers`` are extra single-object job writers (the released ones are always
+    known). Raises ``RegistryConfigError`` for settings that cannot work and
+    ``RegistryUnavailableError`` (one line) when ``check`` is true and the registry is down or
+    refuses the credentials; ``codec.check()`` probes again later (a no-op without a registry).
     """
     jobs_schema, results_schema = bundled(IMAGE_JOB), bundled(IMAGE_RESULT)
     url = settings.schema_registry_url
     if not url:
-        return AvroCodec(jobs_schema), AvroCodec(results_schema)
+        return AvroCodec(jobs_schema, known_writers=known_job_writers), AvroCodec(results_schema)
     client = registry_client(settings)
     options: dict[str, Any] = {
         "url": url,
@@ -249,7 +257,9 @@ def build_codecs(settings: StreamSettings, *, check: bool = True) -> tuple[Codec
         "use_latest_version": settings.schema_registry_use_latest_version,
         "subject_name_strategy": settings.schema_registry_subject_name_strategy,
     }
-    jobs = RegistryCodec(jobs_schema, client, settings.jobs_topic, **options)
+    jobs = RegistryCodec(
+        jobs_schema, client, settings.jobs_topic, known_writers=known_job_writers, **options
+    )
     results = RegistryCodec(results_schema, client, settings.results_topic, **options)
     if check:
         results.check()
