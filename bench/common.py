@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 from PIL import Image
+
+from bgcut_stream import localstack
+
+free_port = localstack.free_port  # the benchmarks import it from here
 
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
 
@@ -37,12 +37,6 @@ def noise_png(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def peak_rss_mib(pid: int) -> float:
     """VmHWM (peak resident set) of a live process, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -60,46 +54,13 @@ def cpu_seconds(pid: int) -> float:
 @contextmanager
 def server_process(data_dir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Our server as a separate process (key 'bench' with plenty of credits)."""
-    port = free_port()
-    full_env = {
-        **os.environ,
-        "BGCUT_SERVER_KEYS": "bench:1000000",
-        "BGCUT_SERVER_RATE_LIMIT_PER_S": "0",
-        **env,
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bgcut_stream",
-            "server",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "warning",
-        ],
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.1)
-    try:
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with localstack.server_process(
+        data_dir,
+        keys="bench:1000000",
+        env={"BGCUT_SERVER_RATE_LIMIT_PER_S": "0", **env},
+        args=["--log-level", "warning"],
+    ) as server:
+        yield server.url, server.proc
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -7,7 +7,6 @@ or the embedded Apache Kafka), and waiting until an HTTP endpoint answers 200.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,21 @@ from typing import IO
 import httpx
 
 from bgcut_stream.kafka_local import BrokerConfig, LocalBroker
-from bgcut_stream.kafka_local.broker import port_in_use
+from bgcut_stream.kafka_local.broker import free_port, port_in_use
+
+__all__ = [
+    "KafkaEndpoint",
+    "ServerProcess",
+    "StackError",
+    "free_port",
+    "kafka",
+    "server_process",
+    "wait_http_ok",
+]
 
 
 class StackError(RuntimeError):
     """A part of the local stack did not start."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http_ok(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,17 +23,12 @@ from bgcut_stream.events.codec import AvroCodec
 from bgcut_stream.events.jobs import ImageJob
 from bgcut_stream.events.results import ImageResult
 from bgcut_stream.events.schemas import IMAGE_RESULT, bundled
+from bgcut_stream.localstack import free_port
 from bgcut_stream.stream.jobs_producer import JobPublisher
 from bgcut_stream.stream.service import StreamService
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.topics import ensure_topics
 from tests.support.kafka import consume_n
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
