@@ -9,6 +9,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.stream.settings import StreamSettings
@@ -327,3 +328,24 @@ def test_keda_without_kafka_auth_has_no_trigger_authentication(helm: str) -> Non
     assert trigger["metadata"]["activationLagThreshold"] == "0"
     assert trigger["metadata"]["limitToPartitionsWithLag"] == "false"
     assert "sasl" not in trigger["metadata"]
+
+
+def test_chart_readme_lists_every_value_with_its_default() -> None:
+    """helm/bgcut-stream/README.md's values table has every leaf of values.yaml and its default."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    table = {}
+    for line in (CHART / "README.md").read_text().splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            table[cells[0].strip("`")] = json.loads(cells[1].strip("`").replace("\\|", "|"))
+    whole = {"resources", "podSecurityContext", "securityContext"}
+
+    def leaves(node: Any, path: str) -> dict[str, Any]:
+        if isinstance(node, dict) and node and path not in whole and not path.endswith("labels"):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                out |= leaves(value, f"{path}.{key}" if path else key)
+            return out
+        return {path: node}
+
+    assert table == leaves(values, "")
