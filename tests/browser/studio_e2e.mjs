@@ -192,7 +192,7 @@ async function phone(browser) {
     while (right < canvas.width - 1 && green(right + 1)) right += 1;
     return ((right - left + 1) / 2) * canvas.getBoundingClientRect().width / canvas.width;
   }, (await page.evaluate(() => [window.studio.state.green[0].x, window.studio.state.green[0].y])));
-  await page.screenshot({ path: join(shots, "studio-phone.png"), fullPage: true });
+  await page.screenshot({ path: join(shots, "studio-phone.png"), fullPage: true, scale: "css" });
   out.axe = await axe(page);
   out.errors = seen.errors;
   await context.close();
