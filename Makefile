@@ -9,6 +9,11 @@ REGISTRY_STATE := .bgcut/registry
 TOOLS := .bgcut/tools/bin
 HELM_VERSION := v3.19.0
 HELM := $(TOOLS)/helm
+# Grafana's dashboard linter. v0.2.0 needs github.com/grafana/grafana/apps/dashboard, which some Go
+# proxies do not serve; v0.1.1 has the same Prometheus rules. Without a reachable proxy, point
+# DASHBOARD_LINTER_SRC at a checkout of github.com/grafana/dashboard-linter (tag v0.1.1).
+DASHBOARD_LINTER_VERSION := v0.1.1
+DASHBOARD_LINTER := $(TOOLS)/dashboard-linter
 
 .PHONY: install tools lint test test-unit test-integration test-deploy chaos demo kafka-up kafka-down registry-app registry-up registry-down bench compose-up clean
 
@@ -28,7 +33,11 @@ lint: $(STAMP) ## ruff + mypy --strict on service/.
 $(HELM):
 	GOBIN=$(abspath $(TOOLS)) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-tools: $(HELM) registry-app ## helm (go install), promtool/prometheus and chromium (Debian), playwright-core (npm).
+$(DASHBOARD_LINTER):
+	GOBIN=$(abspath $(TOOLS)) go install github.com/grafana/dashboard-linter@$(DASHBOARD_LINTER_VERSION) \
+	  || { test -n "$(DASHBOARD_LINTER_SRC)" && cd "$(DASHBOARD_LINTER_SRC)" && go build -o $(abspath $@) .; }
+
+tools: $(HELM) $(DASHBOARD_LINTER) registry-app ## helm, dashboard-linter (go install), promtool/prometheus and chromium (Debian), playwright-core (npm).
 	scripts/install-prometheus.sh
 	scripts/install-browser.sh
 

@@ -17,6 +17,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -359,6 +360,16 @@ def test_service_target_with_default_chart_values_processes_a_job(
     key = artifact.location.removeprefix(f"s3://{bucket}/")
     assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == artifact.bytes
     assert code == 0, output
+
+
+def test_installed_cli_reports_the_project_version(runtime: Runtime) -> None:
+    """`bgcut-stream --version` of each installed target is pyproject's version."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for target in TARGETS:
+        cmd = [*runtime.command(target, mounts={}), "--version"]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"bgcut-stream {project}"
 
 
 def test_demo_runs_from_the_server_install_alone(
