@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from pydantic import ValidationError
 
 from bgcut_stream.client.settings import ClientSettings
+from bgcut_stream.events.exceptions import RegistryConfigError, RegistryUnavailableError
 from bgcut_stream.observability.logging import configure
 from bgcut_stream.stream.service import StreamService
 from bgcut_stream.stream.settings import StreamSettings
@@ -126,8 +127,15 @@ def run(
         asyncio.run(serve(StreamService(settings, client)))
     except typer.Exit:
         raise
-    except (KafkaException, TimeoutError, OSError, RuntimeError) as exc:
-        log.exception("service_failed", error=_redact(str(exc), settings.kafka()))
+    except RegistryConfigError as exc:
+        _fail(CONFIG_ERROR, str(exc))
+    except (KafkaException, TimeoutError, RegistryUnavailableError) as exc:
+        log.error(  # noqa: TRY400 - a known failure: one line, no traceback
+            "service_failed", error=_redact(str(exc), settings.kafka()), exit_code=1
+        )
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a bug: one JSON event with its traceback, never a raw one
+        log.exception("service_failed", error=_redact(repr(exc), settings.kafka()), exit_code=1)
         raise typer.Exit(1) from None
     finally:
         kafka_logs.flush()  # the last count of each repeated librdkafka message

@@ -133,17 +133,6 @@ class StreamSettings(BaseSettings):
         base.update(extra)
         return base
 
-    def schema_registry(self) -> dict[str, str] | None:
-        """SchemaRegistryClient config (URL and basic auth), or None without a registry."""
-        if not self.schema_registry_url:
-            return None
-        config = {"url": self.schema_registry_url}
-        if self.schema_registry_basic_auth_user_info is not None:
-            config["basic.auth.user.info"] = (
-                self.schema_registry_basic_auth_user_info.get_secret_value()
-            )
-        return config
-
     @property
     def done_table(self) -> str:
         """The compacted topic of finished job_ids."""
