@@ -8,7 +8,7 @@ const fresh = () => ({ green: [], red: [], history: [], requestNumber: 0, sessio
   imageUrl: null, cutoutUrl: null, cursor: null, segmenting: false, pending: false });
 const state = { ...fresh(), config: null, busy: false };
 
-const MB = (bytes) => `${(bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0)} MB`;
+const MB = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
 const credits = (n) => `${n} credit${n === 1 ? "" : "s"}`;
 
 export function describeError(status, detail, retryAfter) {
@@ -243,7 +243,7 @@ export async function check(file) {
     return `"${file.name}" is not a PNG, JPEG or WebP image. Choose one of those formats.`;
   }
   if (file.size > c.max_upload_bytes) {
-    return `"${file.name}" is ${MB(file.size)}; the server accepts images up to ${MB(c.max_upload_bytes)} (${c.max_upload_bytes} bytes). Choose a smaller image.`;
+    return `"${file.name}" is ${MB(file.size)} (${file.size} bytes); the server accepts images up to ${MB(c.max_upload_bytes)} (${c.max_upload_bytes} bytes). Choose a smaller image.`;
   }
   let bitmap;
   try { bitmap = await createImageBitmap(file); } catch {
