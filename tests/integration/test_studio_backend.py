@@ -119,6 +119,15 @@ def test_hostile_variants_are_400(tmp_path: Path, saliency_model: SaliencyModel)
             )
             assert response.status_code == 400, variants[:20]
             assert response.json()["detail"]
+        for params in (
+            {"kind": "bogus"},
+            {"kind": "process", "unique_filename": "é" * 5000},
+            {"kind": "process", "unique_filename": "x", "variants": "[" + "9" * 5000 + "]"},
+            {"kind": "process", "unique_filename": "\x00", "variants": "NaN"},
+        ):
+            response = client.post("/studio/tokens", params=params)
+            assert 400 <= response.status_code < 500, params
+            assert response.json()["detail"]
         config = client.get("/studio/config").json()
     assert config["initialize_credits"] == 1
     assert config["process_credits"] == 1
