@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,25 @@ def step(python: Path | str, *args: str, cwd: Path) -> None:
         [str(python), str(INSTALLER), *args], capture_output=True, text=True, cwd=cwd, check=False
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dockerfile_uses_the_shared_install_and_an_allowed_context() -> None:
+    """Each target installs through image_install.py; every COPY source passes .dockerignore."""
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    for target in TARGETS:
+        assert f"image_install.py install {target} " in dockerfile, target
+        assert f"AS {target}\n" in dockerfile, target
+    copies = re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, flags=re.MULTILINE)
+    sources = {src for line in copies for src in line.split()}
+    assert sources, "no COPY found"
+    assert sources <= allowed, f"COPY of paths .dockerignore excludes: {sources - allowed}"
+    assert "COPY --from=build /wheels" not in dockerfile  # wheels are bind-mounted, not copied
+    assert re.search(r"^FROM \$\{PYTHON_IMAGE\}\$\{PYTHON_DIGEST:\+@\}", dockerfile, re.M)
 
 
 def install_venvs(context: Path) -> dict[str, Path]:
