@@ -109,6 +109,20 @@ def test_bad_dots_cost_nothing(
     assert server.balance(KEY) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("api", "upload", "/nonexistent.png"), "does not exist"),
+        (("server", "credits", "add", "k"), "Missing argument"),
+        (("api", "process", "x", "--bogus"), "No such option"),
+        (("bogus",), "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line(args: tuple[str, ...], needle: str) -> None:
+    """click's usage errors too: one line naming the --help to read, exit 2."""
+    assert_user_error(cli(*args), needle, "--help")
+
+
 def test_missing_key_names_the_variable(server: RunningServer, tmp_path: Path) -> None:
     """No key: the message names BGCUT_API_API_KEY."""
     photo = tmp_path / "p.png"

@@ -7,12 +7,14 @@ from importlib.metadata import PackageNotFoundError, version
 import typer
 
 from bgcut_stream.cli import api, demo, dlq, kafka, produce, registry, run, server
+from bgcut_stream.cli.errors import OneLineErrors
 
 app = typer.Typer(
     name="bgcut-stream",
     help="Background removal for Kafka image jobs through the BackgroundCut API v3.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(registry.app, name="registry")
