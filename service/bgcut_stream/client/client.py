@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -30,9 +31,11 @@ from bgcut_stream.client.exceptions import InvalidRequest, error_for, map_except
 from bgcut_stream.client.retry import retrying
 from bgcut_stream.client.segment import AiCutSession
 from bgcut_stream.client.settings import ClientSettings
+from bgcut_stream.client.transport import pooled_transport
 from bgcut_stream.net.egress import download_client
 
 log = structlog.get_logger(__name__)
+DOWNLOADS_PER_CONNECTION = 4
 Model = TypeVar("Model", bound=BaseModel)
 ImageSource = bytes | Path | IO[bytes]
 
@@ -109,6 +112,7 @@ class BackgroundCutClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings or ClientSettings()
+        self._api_key = self.settings.current_api_key()
         self.on_attempt = on_attempt
         timeout = httpx.Timeout(
             connect=self.settings.connect_timeout_s,
@@ -121,11 +125,24 @@ class BackgroundCutClient:
             max_keepalive_connections=self.settings.max_connections,
         )
         self._http = httpx.AsyncClient(
+            base_url=self.settings.base_url,
+            timeout=timeout,
+            limits=limits,
+            transport=transport or pooled_transport(self.settings.max_connections),
+            trust_env=False,
+        )
+        # Uploads keep httpx's own pool: a server may answer (401, 413) before reading a body,
+        # and httpcore still reads that answer after a failed write where aiohttp gives up.
+        self._uploads = httpx.AsyncClient(
             base_url=self.settings.base_url, timeout=timeout, limits=limits, transport=transport
         )
         # Egress guard: API and CDN hosts only, public addresses, pinned, no redirect off-list.
+        # Variants download at once: room for several downloads per API connection.
+        download_limits = httpx.Limits(
+            max_connections=DOWNLOADS_PER_CONNECTION * self.settings.max_connections
+        )
         self._downloads = download_client(
-            self.settings, timeout=timeout, limits=limits, transport=transport
+            self.settings, timeout=timeout, limits=download_limits, transport=transport
         )
 
     def __repr__(self) -> str:
@@ -140,10 +157,11 @@ class BackgroundCutClient:
     async def aclose(self) -> None:
         """Close the connection pools."""
         await self._http.aclose()
+        await self._uploads.aclose()
         await self._downloads.aclose()
 
     def _auth_headers(self) -> dict[str, str]:
-        key = self.settings.api_key.get_secret_value()
+        key = self._api_key.get_secret_value()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _report(
@@ -175,7 +193,8 @@ class BackgroundCutClient:
                 started = time.perf_counter()
                 try:
                     with map_exceptions(endpoint, request_id):
-                        response = await self._http.post(
+                        http = self._http if image is None else self._uploads
+                        response = await http.post(
                             path,
                             json=json,
                             params=params,
@@ -192,6 +211,9 @@ class BackgroundCutClient:
                         request_id=request_id,
                     )
                     raise
+                if response.status_code == HTTPStatus.UNAUTHORIZED and auth:
+                    # a rotated key: BGCUT_API_API_KEY_FILE is read again for the next call
+                    self._api_key = self.settings.current_api_key()
                 if response.status_code >= 400:
                     error = error_for(response, endpoint, request_id)
                     self._report(endpoint, response.status_code, started, attempt_no, error.detail)

@@ -7,9 +7,9 @@ connection pinned to the checked address); a refused target is a ``DownloadError
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -44,9 +44,45 @@ def _check_headers(
     return content_type
 
 
-async def _copy(
-    response: httpx.Response, sink: IO[bytes], url: str, max_bytes: int
-) -> tuple[int, str]:
+SPILL_BYTES = 8 * 1024 * 1024  # bodies up to this size are buffered, then written at once
+
+
+class _Sink:
+    """Chunks kept in memory; past ``SPILL_BYTES`` they go to the part file (in a thread)."""
+
+    def __init__(self, part: Path) -> None:
+        self.part = part
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.file: IO[bytes] | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        if self.buffered >= SPILL_BYTES:
+            await asyncio.to_thread(self._flush)
+
+    def _flush(self) -> None:
+        if self.file is None:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+            self.file = self.part.open("wb")
+        self.file.writelines(self.chunks)
+        self.chunks, self.buffered = [], 0
+
+    def finish(self, destination: Path) -> None:
+        """Write what is buffered and move the part file into place (one blocking call)."""
+        self._flush()
+        assert self.file is not None
+        self.file.close()
+        self.part.replace(destination)
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.part.unlink(missing_ok=True)
+
+
+async def _copy(response: httpx.Response, sink: _Sink, url: str, max_bytes: int) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     async for chunk in response.aiter_bytes():
@@ -54,7 +90,7 @@ async def _copy(
         if size > max_bytes:
             raise DownloadError(f"{url}: body exceeds the {max_bytes}-byte limit")
         digest.update(chunk)
-        sink.write(chunk)
+        await sink.write(chunk)
     return size, digest.hexdigest()
 
 
@@ -69,14 +105,6 @@ async def _open(http: httpx.AsyncClient, url: str) -> httpx.Response:
         raise DownloadError(f"{url}: refused: {exc}") from exc
 
 
-def _commit(part: Path, destination: Path) -> None:
-    part.replace(destination)
-
-
-def _discard(part: Path) -> None:
-    part.unlink(missing_ok=True)
-
-
 async def download_to(
     http: httpx.AsyncClient,
     url: str,
@@ -87,11 +115,14 @@ async def download_to(
     expected_sha256: str | None = None,
     request_id: str = "",
 ) -> DownloadResult:
-    """Download ``url`` to ``destination`` atomically (temp file + rename), enforcing limits."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=".part-")
+    """Download ``url`` to ``destination`` atomically (part file + rename), enforcing limits.
+
+    The body is buffered in memory up to ``SPILL_BYTES`` and written by a worker thread, so
+    the event loop does no file I/O for typical outputs.
+    """
+    sink = _Sink(destination.parent / f".part-{uuid.uuid4().hex}")
     try:
-        with map_exceptions("download", request_id), os.fdopen(fd, "wb") as sink:
+        with map_exceptions("download", request_id):
             response = await _open(http, url)
             try:
                 if response.status_code >= 400:
@@ -107,8 +138,8 @@ async def download_to(
                 await response.aclose()
         if expected_sha256 is not None and sha != expected_sha256:
             raise DownloadError(f"{url}: sha256 {sha} does not match expected {expected_sha256}")
-        _commit(Path(tmp_name), destination)
+        await asyncio.to_thread(sink.finish, destination)
     except BaseException:
-        _discard(Path(tmp_name))
+        await asyncio.shield(asyncio.to_thread(sink.discard))
         raise
     return DownloadResult(destination, size, sha, content_type)

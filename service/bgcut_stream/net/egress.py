@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
+import aiohttp.abc
 import httpcore
 import httpx
 
@@ -200,6 +202,75 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
+class PinnedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver for a guarded pool: ``policy.resolve`` and nothing else.
+
+    One lookup, every answer checked; the pool connects to the checked address.
+    """
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self.policy = policy
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        """The one checked address of ``host``."""
+        address = await self.policy.resolve(host, port)
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class GuardedPoolTransport(httpx.AsyncBaseTransport):
+    """The aiohttp-pooled transport (``client.transport``) behind the same egress checks.
+
+    Host names are resolved by ``PinnedResolver``; aiohttp skips resolvers for IP literals,
+    so those are judged here before the pool sees the request.
+    """
+
+    def __init__(self, policy: EgressPolicy, *, max_connections: int) -> None:
+        from bgcut_stream.client.transport import pooled_transport  # noqa: PLC0415 - no cycle
+
+        self.policy = policy
+        self._inner = pooled_transport(max_connections, resolver=lambda: PinnedResolver(policy))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Refuse other schemes, off-list hosts and non-public literals; then the pool."""
+        if request.url.scheme not in {"http", "https"}:
+            raise EgressDenied(f"{self.policy.what} scheme {request.url.scheme!r} is not allowed")
+        host = request.url.host
+        self.policy.check_host(host)
+        if _literal(host.strip("[]")) is not None:
+            await self.policy.resolve(host, request.url.port or _default_port(request.url))
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx.TransportError as exc:
+            cause: BaseException | None = exc
+            while cause is not None:  # aiohttp wraps resolver errors: surface the refusal
+                if isinstance(cause, EgressDenied):
+                    raise cause from None
+                cause = cause.__cause__ or cause.__context__
+            raise
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self._inner.aclose()
+
+
+def _default_port(url: httpx.URL) -> int:
+    return 443 if url.scheme == "https" else 80
+
+
 def guarded_client(
     policy: EgressPolicy,
     *,
@@ -254,19 +325,30 @@ def download_client(
     limits: httpx.Limits | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The output-download client of ``BackgroundCutClient`` for ``ClientSettings``."""
+    """The output-download client of ``BackgroundCutClient`` for ``ClientSettings``.
+
+    Pooled by aiohttp (see ``client.transport``) behind the egress checks.
+    """
     policy = download_policy(
         settings.base_url,
         settings.download_hosts,
         allow_private=settings.allow_private_downloads,
     )
-    return guarded_client(policy, timeout=timeout, limits=limits, transport=transport)
+    size = (limits.max_connections if limits else None) or 100
+    return guarded_client(
+        policy,
+        timeout=timeout,
+        limits=limits,
+        transport=transport or GuardedPoolTransport(policy, max_connections=size),
+    )
 
 
 def policy_of(client: httpx.AsyncClient) -> EgressPolicy | None:
     """The policy of a guarded client (None for any other client)."""
     transport = client._transport  # httpx keeps the default transport here
-    return transport.policy if isinstance(transport, GuardedTransport) else None
+    return (
+        transport.policy if isinstance(transport, GuardedTransport | GuardedPoolTransport) else None
+    )
 
 
 MAX_REDIRECTS = 3

@@ -24,11 +24,6 @@ class StreamMetrics:
             ["outcome"],
             registry=r,
         )
-        self.credits_available = Gauge(
-            "bgcut_credits_available",
-            "Credits left on the key, when the API revealed it (402 responses).",
-            registry=r,
-        )
         self.uploads = Counter(
             "bgcut_uploads_total",
             "Images uploaded vs reused from the upload cache.",
@@ -92,13 +87,18 @@ class StreamMetrics:
             "Output bytes downloaded into the artifact store.",
             registry=r,
         )
+        self.registry_retries = Counter(
+            "bgcut_schema_registry_retries_total",
+            "Decodes or encodes retried because the Schema Registry was unreachable.",
+            registry=r,
+        )
         self.ready = Gauge(
             "bgcut_ready", "1 when the service consumes and its API key works.", registry=r
         )
         self.auth_paused = Gauge(
             "bgcut_auth_paused", "1 while consumption is paused on a 401.", registry=r
         )
-        for reason in ("payment-required", "not-found", "invalid", "exhausted"):
+        for reason in ("payment-required", "not-found", "invalid", "exhausted", "internal"):
             self.dlq.labels(reason)
             self.jobs.labels(reason)
         self.jobs.labels("succeeded")

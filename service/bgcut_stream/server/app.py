@@ -85,6 +85,9 @@ def create_app(
             await asyncio.sleep(state.faults.latency_s())
         status = state.faults.pick(endpoint)
         if status is not None:
+            # An injected fault plays an upstream error: the request arrived whole first, and
+            # the connection stays usable (answering mid-body would close it under the client).
+            await request.body()
             state.metrics.faults.labels(endpoint, str(status)).inc()
             headers = {"Retry-After": str(state.faults.plan.retry_after_s)} if status == 429 else {}
             detail = _FAULT_DETAILS.get(status, f"Injected fault {status}.")

@@ -63,11 +63,14 @@ class LocalArtifactStore:
 
     async def put(self, local: Path, key: str, content_type: str) -> str:
         """Rename ``local`` to ``root/key`` (atomic on one filesystem)."""
+        return await asyncio.to_thread(self._move, local, key)
+
+    def _move(self, local: Path, key: str) -> str:
         target = (self.root / key).resolve()
         if not target.is_relative_to(self.root):
             raise ValueError(f"artifact key escapes the store root: {key!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(shutil.move, local, target)
+        shutil.move(local, target)
         return target.as_uri()
 
 

@@ -201,7 +201,10 @@ class ConsumerLoop(threading.Thread):
             outcome: Outcome | None = None
             if not f.cancelled():
                 exc = f.exception()
-                outcome = f.result() if exc is None else self.handler.crashed(msg, exc)
+                try:
+                    outcome = f.result() if exc is None else self.handler.crashed(msg, exc)
+                except Exception:  # a double fault: the job is redone after a rebalance
+                    log.exception("job_outcome_lost", offset=job_key[2])
             self._completions.put((job_key, outcome))
             self._wake.set()
 

@@ -8,14 +8,17 @@ record ends in exactly one terminal event and its partition keeps moving.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from confluent_kafka import Message
 
-from bgcut_stream.events.exceptions import EventError
+from bgcut_stream.events.exceptions import EventError, RegistryUnavailableError
 from bgcut_stream.events.jobs import ImageJob
 from bgcut_stream.events.results import ImageResult, JobError, PhaseTimings
 from bgcut_stream.observability.metrics import StreamMetrics
@@ -29,6 +32,9 @@ from bgcut_stream.stream.settings import StreamSettings
 
 log = structlog.get_logger(__name__)
 MAX_DETAIL = 2000
+REGISTRY_RETRY_S = 0.5
+REGISTRY_RETRY_MAX_S = 30.0
+T = TypeVar("T")
 
 
 class Codec(Protocol):
@@ -66,7 +72,24 @@ class JobHandler:
         try:
             return await self._handle(msg)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: see the docstring
-            return self.crashed(msg, exc)
+            error = exc
+        return await self._registry_bound(partial(self.crashed, msg, error))
+
+    async def _registry_bound(self, call: Callable[[], T]) -> T:
+        """``call()``, retried while the Schema Registry is unreachable (never a job failure).
+
+        The job keeps its slot and its offset stays uncommitted until the registry answers;
+        a drain that outlasts it abandons the job, which then runs again (nothing is lost).
+        """
+        delay = REGISTRY_RETRY_S
+        while True:
+            try:
+                return call()
+            except RegistryUnavailableError as exc:
+                log.warning("schema_registry_unavailable", error=str(exc), retry_in_s=delay)
+                self.metrics.registry_retries.inc()
+                await asyncio.sleep(delay)
+                delay = min(REGISTRY_RETRY_MAX_S, delay * 2)
 
     async def _handle(self, msg: Message) -> Outcome:
         if msg.value() is None:  # a tombstone on a compacted jobs topic: a deletion, not a job
@@ -74,9 +97,11 @@ class JobHandler:
             return Outcome()
         job: ImageJob | None = None
         try:
-            job = ImageJob.from_record(self.jobs_codec.decode(msg.value()))
+            record = await self._registry_bound(partial(self.jobs_codec.decode, msg.value()))
+            job = ImageJob.from_record(record)
         except EventError as exc:
-            return self._finish(msg, None, None, JobFailure(INVALID, str(exc), 400))
+            failure = JobFailure(INVALID, str(exc), 400)
+            return await self._registry_bound(partial(self._finish, msg, None, None, failure))
         structlog.contextvars.bind_contextvars(job_id=job.job_id)
         if not await self.dedupe.claim(job.job_id):
             self.metrics.duplicates.inc()
@@ -86,11 +111,11 @@ class JobHandler:
         try:
             result = await self.processor.run(job)
             succeeded = True
-        except JobFailure as failure:
-            return self._finish(msg, job, None, failure)
+        except JobFailure as exc:
+            return await self._registry_bound(partial(self._finish, msg, job, None, exc))
         finally:
             self.dedupe.release(job.job_id, succeeded)
-        return self._finish(msg, job, result, None)
+        return await self._registry_bound(partial(self._finish, msg, job, result, None))
 
     def crashed(self, msg: Message, exc: BaseException) -> Outcome:
         """The outcome of a record whose handling raised: an ``internal`` failure."""
@@ -162,9 +187,6 @@ class JobHandler:
             self.metrics.credits_spent.labels(outcome).inc(result.credits_charged)
         if failure is not None:
             self.metrics.dlq.labels(failure.reason).inc()
-            available = _available_from(failure.detail) if failure.code == 402 else None
-            if available is not None:
-                self.metrics.credits_available.set(available)
         if job is not None:
             age = (datetime.now(UTC) - job.submitted_at).total_seconds()
             self.metrics.job_latency.observe(max(0.0, age))
@@ -179,13 +201,3 @@ class JobHandler:
             at=time.time(),
         )
 
-
-def _available_from(detail: str) -> float | None:
-    """The balance a 402 detail reveals ("... available: 1.0")."""
-    marker = "available:"
-    if marker not in detail:
-        return None
-    try:
-        return float(detail.rsplit(marker, 1)[1].strip().rstrip("."))
-    except ValueError:
-        return None

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from bgcut_stream.events.codec import AvroCodec
 from bgcut_stream.events.jobs import ImageJob
-from bgcut_stream.events.schemas import IMAGE_JOB, bundled
-from bgcut_stream.stream.service import schema_registry
+from bgcut_stream.events.registry import build_codecs
 from bgcut_stream.stream.settings import StreamSettings
 
 
@@ -16,11 +14,7 @@ class JobPublisher:
 
     def __init__(self, settings: StreamSettings) -> None:
         self.settings = settings
-        self.codec = AvroCodec(
-            bundled(IMAGE_JOB),
-            registry=schema_registry(settings),
-            subject=f"{settings.jobs_topic}-value",
-        )
+        self.codec = build_codecs(settings, check=False)[0]
         self.producer = Producer(settings.kafka(**{"enable.idempotence": True}))
 
     def send(self, job: ImageJob, key: str | None = None) -> None:

@@ -310,8 +310,9 @@ class JobProcessor:
             )
             width, height = await asyncio.to_thread(_dimensions, staged)
             location = await self.store.put(staged, key, variant.content_type)
-        finally:
-            staged.unlink(missing_ok=True)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(staged.unlink, missing_ok=True))
+            raise
         self.metrics.downloaded.inc(result.size)
         return Artifact(
             name, location, variant.content_type, result.size, result.sha256, width, height

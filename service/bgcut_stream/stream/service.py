@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import httpx
 import structlog
 from confluent_kafka import Producer
 
 from bgcut_stream.client import AttemptInfo, BackgroundCutClient, ClientSettings
-from bgcut_stream.events.codec import AvroCodec
-from bgcut_stream.events.schemas import IMAGE_JOB, IMAGE_RESULT, Schema, bundled
+from bgcut_stream.events.registry import build_codecs
+from bgcut_stream.events.schemas import Schema
 from bgcut_stream.observability.http import HealthServer
 from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream.artifacts import open_store
@@ -27,15 +25,6 @@ from bgcut_stream.stream.sources import SourceFetcher
 log = structlog.get_logger(__name__)
 
 
-def schema_registry(settings: StreamSettings) -> Any | None:
-    """A Schema Registry client when ``SCHEMA_REGISTRY_URL`` is set."""
-    if not settings.schema_registry_url:
-        return None
-    from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: PLC0415
-
-    return SchemaRegistryClient({"url": settings.schema_registry_url})
-
-
 class StreamService:
     """Consumes jobs until ``stop`` is set, then drains and closes everything."""
 
@@ -48,15 +37,8 @@ class StreamService:
     ) -> None:
         self.settings = settings
         self.metrics = StreamMetrics()
-        registry = schema_registry(settings)
-        self.jobs_codec = AvroCodec(
-            bundled(IMAGE_JOB),
-            known_writers=known_job_writers,
-            registry=registry,
-            subject=f"{settings.jobs_topic}-value",
-        )
-        self.results_codec = AvroCodec(
-            bundled(IMAGE_RESULT), registry=registry, subject=f"{settings.results_topic}-value"
+        self.jobs_codec, self.results_codec = build_codecs(
+            settings, known_job_writers=known_job_writers
         )
         producer_config = {"enable.idempotence": True, "linger.ms": 5, "compression.type": "zstd"}
         self.producer = Producer(settings.kafka(**producer_config))
@@ -72,10 +54,10 @@ class StreamService:
         self.cache = CompactedTable(settings.kafka(), settings.uploads_topic, self.producer)
         self.done = DoneTable(settings.kafka(), settings.done_table, settings.dedupe_window_s)
         self.dedupe = Dedupe(self.done)
-        self._sources_http = httpx.AsyncClient(follow_redirects=False)
+        self.fetcher = SourceFetcher(settings)
         processor = JobProcessor(
             client=self.client,
-            fetcher=SourceFetcher(settings, self._sources_http),
+            fetcher=self.fetcher,
             cache=self.cache,
             store=open_store(settings.artifact_store, settings.s3_endpoint_url),
             metrics=self.metrics,
@@ -163,5 +145,5 @@ class StreamService:
             self.done.close()
             await asyncio.to_thread(self.producer.flush, 30)
             await self.client.aclose()
-            await self._sources_http.aclose()
+            await self.fetcher.aclose()
             self.health.stop()

@@ -1,0 +1,369 @@
+"""Pipeline throughput: does the service keep every in-flight slot busy?
+
+A latency-only API stub (``latency_stub.py``: canned answers after a fixed delay, near-zero
+CPU) and the local broker; on the same pre-published reprocess jobs (process + download per
+variant, 8 partitions, distinct keys), side by side in one run:
+
+1. ``naive``: one job at a time (poll, process, download, commit);
+2. ``batch-gather``: the common hand-rolled alternative — poll N records, ``asyncio.gather``
+   them with a plain ``httpx.AsyncClient``, commit, repeat;
+3. ``service``: ``bgcut-stream run`` as a process (exactly-once, key ordering).
+
+ideal jobs/s = in-flight cap / (API latency × sequential calls per job: process, then the
+variants' downloads at once). Service CPU is read from /proc. ``--quick`` runs one cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bgcut_stream.api.models import OutputVariant
+from bgcut_stream.events.codec import AvroCodec
+from bgcut_stream.events.jobs import ImageJob, UploadedSource
+from bgcut_stream.events.results import ImageResult
+from bgcut_stream.events.schemas import IMAGE_JOB, IMAGE_RESULT, bundled
+from bgcut_stream.localstack import free_port, kafka, wait_http_ok
+from bgcut_stream.stream.settings import StreamSettings
+from bgcut_stream.stream.topics import ensure_topics
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+PARTITIONS = 8
+JOB_CODEC = AvroCodec(bundled(IMAGE_JOB))
+RESULT_CODEC = AvroCodec(bundled(IMAGE_RESULT))
+VARIANTS = {
+    1: [OutputVariant(variant_name="full")],
+    3: [
+        OutputVariant(variant_name="full"),
+        OutputVariant(variant_name="thumb", format="webp"),
+        OutputVariant(variant_name="white", format="jpg", background_color="#FFFFFF"),
+    ],
+}
+
+
+@dataclass
+class Cell:
+    """One point of the grid."""
+
+    in_flight: int
+    latency_ms: int
+    variants: int
+
+    @property
+    def ideal(self) -> float:
+        """Jobs/s if every slot were busy all the time (2 sequential API round trips a job)."""
+        return self.in_flight / (2 * self.latency_ms / 1000)
+
+    def jobs(self, seconds: float, low: int = 200, high: int = 2000) -> int:
+        """How many jobs keep an ideal pipeline busy for about ``seconds``."""
+        return int(min(high, max(low, self.ideal * seconds)))
+
+
+@contextmanager
+def stub(latency_ms: int) -> Any:
+    """The latency-only API on a free port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "latency_stub.py"), "--port", str(port)]
+        + ["--latency-ms", str(latency_ms)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(f"{url}/_stats", proc, what="latency stub")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def first_call(url: str) -> float:
+    return float(httpx.get(f"{url}/_stats").json()["first_call"] or time.time())
+
+
+def publish(bootstrap: str, topic: str, count: int, variants: int) -> None:
+    """Create ``topic`` (8 partitions) and publish ``count`` reprocess jobs with distinct keys."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for i in range(count):
+        job = ImageJob(
+            job_id=f"{topic}-{i}",
+            source=UploadedSource("u-1"),
+            output_variants=VARIANTS[variants],
+        )
+        producer.produce(topic, key=job.job_id.encode(), value=JOB_CODEC.encode(job.to_record()))
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def read_results(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[Any]:
+    """``count`` results (read_committed) with their broker timestamps."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < count and time.monotonic() < deadline:
+        for msg in consumer.consume(500, timeout=0.5):
+            if not msg.error():
+                got.append((msg.timestamp()[1] / 1000, msg.value()))
+    consumer.close()
+    if len(got) < count:
+        raise RuntimeError(f"only {len(got)} of {count} results in {timeout_s}s")
+    return got
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_env(
+    bootstrap: str, api: str, topic: str, cell: Cell, port: int, work: Path
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BGCUT_")}
+    env.update(
+        {
+            "BGCUT_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "BGCUT_JOBS_TOPIC": topic,
+            "BGCUT_RESULTS_TOPIC": f"{topic}.results",
+            "BGCUT_UPLOADS_TOPIC": f"{topic}.uploads",
+            "BGCUT_GROUP_ID": f"{topic}-service",
+            "BGCUT_ARTIFACT_STORE": f"file://{work / 'artifacts'}",
+            "BGCUT_METRICS_HOST": "127.0.0.1",
+            "BGCUT_METRICS_PORT": str(port),
+            "BGCUT_MAX_IN_FLIGHT": str(cell.in_flight),
+            "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(max(1, cell.in_flight // PARTITIONS)),
+            "BGCUT_ORDERING": "key",
+            "BGCUT_API_BASE_URL": api,
+            "BGCUT_API_API_KEY": "bench",
+            "BGCUT_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def run_service(  # noqa: PLR0913 - one knob each
+    bootstrap: str,
+    api: str,
+    cell: Cell,
+    count: int,
+    work: Path,
+    instances: int = 1,
+    per_partition: int | None = None,
+) -> dict[str, float]:
+    """The service (``instances`` processes in one group) on ``count`` jobs."""
+    topic = f"pipe-{uuid.uuid4().hex[:8]}"
+    publish(bootstrap, topic, count, cell.variants)
+    ensure_topics(
+        StreamSettings(
+            kafka_bootstrap_servers=bootstrap,
+            jobs_topic=topic,
+            results_topic=f"{topic}.results",
+            uploads_topic=f"{topic}.uploads",
+        ),
+        partitions=PARTITIONS,
+    )
+    procs, ports = [], []
+    for _ in range(instances):
+        port = free_port()
+        env = service_env(bootstrap, api, topic, cell, port, work)
+        if per_partition is not None:
+            env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"] = str(per_partition)
+        if os.environ.get("PIPELINE_BENCH_PROFILE"):
+            env["PIPELINE_BENCH_PROFILE"] = os.environ["PIPELINE_BENCH_PROFILE"]
+        log = (work / f"{topic}-{port}.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bgcut_stream", "run"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=work,
+            )
+        )
+        ports.append(port)
+    try:
+        for proc, port in zip(procs, ports, strict=True):
+            try:
+                wait_http_ok(f"http://127.0.0.1:{port}/readyz", proc, 120, what="service")
+            except Exception:
+                print((work / f"{topic}-{port}.log").read_text()[-3000:], file=sys.stderr)
+                raise
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        profile = os.environ.get("PIPELINE_BENCH_PROFILE")
+        spy = (
+            subprocess.Popen(
+                ["py-spy", "record", "-p", str(procs[0].pid), "-f", "raw", "-o", profile]
+                + ["-d", "8", "--threads", "--nonblocking"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if profile
+            else None
+        )
+        results = read_results(bootstrap, f"{topic}.results", count, timeout_s=600)
+        cpu1 = sum(cpu_seconds(p.pid) for p in procs)
+        if spy is not None:
+            spy.wait(60)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+    start = first_call(api)
+    end = max(ts for ts, _ in results)
+    totals = [
+        ImageResult.from_record(RESULT_CODEC.decode(value)).timings.total_s for _, value in results
+    ]
+    return {
+        "jobs_s": count / max(1e-6, end - start),
+        "cpu_ms": 1000 * (cpu1 - cpu0) / count,
+        "job_ms": 1000 * statistics.fmean(totals),
+    }
+
+
+async def _one(http: httpx.AsyncClient, api: str, variants: int) -> float:
+    started = time.perf_counter()
+    body = {
+        "unique_filename": "u-1",
+        "variants": [v.model_dump(mode="json") for v in VARIANTS[variants]],
+    }
+    response = await http.post(
+        f"{api}/v3/remove-bg/process-image/", json=body, headers={"Authorization": "bench"}
+    )
+    response.raise_for_status()
+    urls = response.json()["output_urls"].values()
+    downloads = await asyncio.gather(*(http.get(u) for u in urls))
+    for download in downloads:
+        download.raise_for_status()
+    return time.perf_counter() - started
+
+
+def run_peer(bootstrap: str, api: str, cell: Cell, count: int, batch: int) -> dict[str, float]:
+    """``batch`` = 1: the naive consumer; otherwise poll ``batch``, gather, commit."""
+    topic = f"peer-{uuid.uuid4().hex[:8]}"
+    publish(bootstrap, topic, count, cell.variants)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-peer",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    durations: list[float] = []
+    cpu0 = time.process_time()
+
+    async def main() -> float:
+        async with httpx.AsyncClient(timeout=60) as http:
+            started: float | None = None
+            while len(durations) < count:
+                msgs = [m for m in consumer.consume(batch, timeout=0.5) if not m.error()]
+                if not msgs:
+                    continue
+                started = started or time.perf_counter()
+                durations.extend(
+                    await asyncio.gather(*(_one(http, api, cell.variants) for _ in msgs))
+                )
+                consumer.commit(asynchronous=False)
+            return time.perf_counter() - (started or time.perf_counter())
+
+    elapsed = asyncio.run(main())
+    cpu = time.process_time() - cpu0
+    consumer.close()
+    return {
+        "jobs_s": count / elapsed,
+        "cpu_ms": 1000 * cpu / count,
+        "job_ms": 1000 * statistics.fmean(durations),
+    }
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one cell: 64 in flight, 100 ms")
+    parser.add_argument("--service-only", action="store_true", help="skip the peers")
+    parser.add_argument("--seconds", type=float, default=6.0, help="ideal run time per cell")
+    args = parser.parse_args()
+    grid = (
+        [Cell(64, 100, 1)]
+        if args.quick
+        else [Cell(f, lat, v) for v in (1, 3) for lat in (50, 100, 400) for f in (16, 64, 256)]
+    )
+    headers = [
+        "in flight", "API latency ms", "variants", "jobs", "ideal jobs/s",
+        "naive jobs/s", "batch-gather jobs/s", "service jobs/s", "service % of ideal",
+        "service ÷ batch-gather", "service CPU ms/job", "batch-gather CPU ms/job",
+        "service mean job ms", "API time per job ms",
+    ]  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp, kafka(ROOT / ".bgcut" / "kafka") as broker:
+        work = Path(tmp)
+        for cell in grid:
+            count = cell.jobs(args.seconds)
+            with stub(cell.latency_ms) as api:
+                service = run_service(broker.bootstrap, api, cell, count, work)
+            with stub(cell.latency_ms) as api:
+                gather = run_peer(broker.bootstrap, api, cell, count, cell.in_flight)
+            with stub(cell.latency_ms) as api:
+                naive = run_peer(broker.bootstrap, api, cell, max(10, int(2000 / cell.latency_ms)), 1)
+            row = [
+                str(cell.in_flight), str(cell.latency_ms), str(cell.variants), str(count),
+                fmt(cell.ideal), fmt(naive["jobs_s"]), fmt(gather["jobs_s"]),
+                fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
+                f"{service['jobs_s'] / gather['jobs_s']:.2f}x", fmt(service["cpu_ms"], 2),
+                fmt(gather["cpu_ms"], 2), fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
+            ]  # fmt: skip
+            rows.append(row)
+            print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
+        scale = Cell(64, 400, 1)
+        count = scale.jobs(args.seconds, low=300) * 3
+        with stub(scale.latency_ms) as api:
+            one = run_service(broker.bootstrap, api, scale, count, work, 1, scale.in_flight)
+        with stub(scale.latency_ms) as api:
+            three = run_service(broker.bootstrap, api, scale, count, work, 3, scale.in_flight)
+    print("\n" + table(headers, rows))
+    print(
+        f"\nScale-out, {scale.in_flight} in flight each, {scale.latency_ms} ms, {count} jobs: "
+        f"1 instance {one['jobs_s']:.1f} jobs/s, 3 instances {three['jobs_s']:.1f} jobs/s, "
+        f"ratio {three['jobs_s'] / one['jobs_s']:.2f}x"
+    )
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+if __name__ == "__main__":
+    main()
