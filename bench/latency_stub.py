@@ -45,7 +45,9 @@ class Stub:
         if path == "/_stats":
             stats = {"counts": self.counts, "first_call": self.first_call}
             return 200, "application/json", json.dumps(stats).encode()
-        self.counts[path.split("?")[0]] = self.counts.get(path.split("?")[0], 0) + 1
+        self.counts[path.split("?", maxsplit=1)[0]] = (
+            self.counts.get(path.split("?", maxsplit=1)[0], 0) + 1
+        )
         if self.first_call is None:
             self.first_call = time.time()
         if path.startswith("/files/"):
@@ -83,7 +85,8 @@ async def _serve_connection(
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
             headers = {
-                k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ln)
+                k.strip().lower(): v.strip()
+                for k, v in (ln.split(":", 1) for ln in lines[1:] if ln)
             }
             length = int(headers.get("content-length", "0"))
             body = await reader.readexactly(length) if length else b""

@@ -8,6 +8,6 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("server_bench.py", "stream_bench.py"):
+for script in ("server_bench.py", "stream_bench.py", "pipeline_bench.py", "dedupe_bench.py"):
     print(f"\n## {script}\n", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)

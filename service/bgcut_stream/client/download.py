@@ -28,6 +28,7 @@ class DownloadResult:
     size: int
     sha256: str
     content_type: str
+    head: bytes = b""  # the first HEAD_BYTES of the body (enough to read an image's header)
 
 
 def _check_headers(
@@ -45,6 +46,7 @@ def _check_headers(
 
 
 SPILL_BYTES = 8 * 1024 * 1024  # bodies up to this size are buffered, then written at once
+HEAD_BYTES = 256 * 1024
 
 
 class _Sink:
@@ -117,8 +119,8 @@ async def download_to(
 ) -> DownloadResult:
     """Download ``url`` to ``destination`` atomically (part file + rename), enforcing limits.
 
-    The body is buffered in memory up to ``SPILL_BYTES`` and written by a worker thread, so
-    the event loop does no file I/O for typical outputs.
+    The body is buffered in memory up to ``SPILL_BYTES`` and written by a worker thread in one
+    go (file creation can block on a busy disk; the event loop must not).
     """
     sink = _Sink(destination.parent / f".part-{uuid.uuid4().hex}")
     try:
@@ -138,8 +140,9 @@ async def download_to(
                 await response.aclose()
         if expected_sha256 is not None and sha != expected_sha256:
             raise DownloadError(f"{url}: sha256 {sha} does not match expected {expected_sha256}")
-        await asyncio.to_thread(sink.finish, destination)
+        head = b"".join(sink.chunks)[:HEAD_BYTES] if sink.file is None else b""
+        await asyncio.to_thread(sink.finish, destination)  # file work never on the event loop
     except BaseException:
         await asyncio.shield(asyncio.to_thread(sink.discard))
         raise
-    return DownloadResult(destination, size, sha, content_type)
+    return DownloadResult(destination, size, sha, content_type, head)

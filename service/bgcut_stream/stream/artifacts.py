@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import shutil
+import uuid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -35,47 +34,58 @@ def artifact_key(job_id: str, variant_name: str, extension: str) -> str:
 
 
 class ArtifactStore(Protocol):
-    """Moves a finished local file to its final place and returns its URI."""
-
-    async def put(self, local: Path, key: str, content_type: str) -> str:
-        """Store ``local`` under ``key``; returns the stored location URI."""
-        ...
+    """Where a job's outputs go: a download lands at ``destination(key)``, then ``put``."""
 
     @property
-    def staging(self) -> Path:
-        """Folder for downloads in progress (same filesystem as the store when local)."""
+    def local(self) -> bool:
+        """Whether ``destination`` is already the final place (``put`` does no I/O)."""
+        ...
+
+    def destination(self, key: str) -> Path:
+        """The file to download an output to (its folder may not exist yet)."""
+        ...
+
+    def put(self, downloaded: Path, key: str, content_type: str) -> str:
+        """Make the downloaded file the artifact ``key``; its location URI (may block)."""
+        ...
+
+    def discard(self, downloaded: Path) -> None:
+        """Remove a download that is not kept (blocking)."""
         ...
 
 
 class LocalArtifactStore:
-    """Files under a root folder; locations are ``file://`` URIs."""
+    """Files under a root folder; locations are ``file://`` URIs.
+
+    Downloads go straight to their final path (part file + rename): placing one costs nothing.
+    """
+
+    local = True
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._staging = root / ".staging"
-        self._staging.mkdir(exist_ok=True)
 
-    @property
-    def staging(self) -> Path:
-        """Downloads land here first, then are renamed into place."""
-        return self._staging
-
-    async def put(self, local: Path, key: str, content_type: str) -> str:
-        """Rename ``local`` to ``root/key`` (atomic on one filesystem)."""
-        return await asyncio.to_thread(self._move, local, key)
-
-    def _move(self, local: Path, key: str) -> str:
+    def destination(self, key: str) -> Path:
+        """``root/key``, refused if it would leave the root."""
         target = (self.root / key).resolve()
         if not target.is_relative_to(self.root):
             raise ValueError(f"artifact key escapes the store root: {key!r}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(local, target)
-        return target.as_uri()
+        return target
+
+    def put(self, downloaded: Path, key: str, content_type: str) -> str:
+        """The file is in place already: its URI."""
+        return downloaded.as_uri()
+
+    def discard(self, downloaded: Path) -> None:
+        """Delete it."""
+        downloaded.unlink(missing_ok=True)
 
 
 class S3ArtifactStore:
     """Objects in an S3 bucket (any S3-compatible endpoint); locations are ``s3://`` URIs."""
+
+    local = False
 
     def __init__(self, uri: str, endpoint_url: str | None, staging: Path) -> None:
         import boto3  # noqa: PLC0415 - optional dependency
@@ -87,23 +97,22 @@ class S3ArtifactStore:
         self._staging = staging
         self._staging.mkdir(parents=True, exist_ok=True)
 
-    @property
-    def staging(self) -> Path:
-        """Local folder for downloads before upload."""
-        return self._staging
+    def destination(self, key: str) -> Path:
+        """A staging file (uploaded, then deleted, by ``put``)."""
+        return self._staging / f"{uuid.uuid4().hex}{Path(key).suffix}"
 
-    async def put(self, local: Path, key: str, content_type: str) -> str:
-        """Upload ``local`` to ``s3://bucket/prefix/key`` and delete the local copy."""
+    def put(self, downloaded: Path, key: str, content_type: str) -> str:
+        """Upload to ``s3://bucket/prefix/key`` and delete the local copy."""
         object_key = f"{self.prefix}/{key}" if self.prefix else key
-        await asyncio.to_thread(
-            self._client.upload_file,
-            str(local),
-            self.bucket,
-            object_key,
-            ExtraArgs={"ContentType": content_type},
+        self._client.upload_file(
+            str(downloaded), self.bucket, object_key, ExtraArgs={"ContentType": content_type}
         )
-        await asyncio.to_thread(local.unlink, missing_ok=True)
+        downloaded.unlink(missing_ok=True)
         return f"s3://{self.bucket}/{object_key}"
+
+    def discard(self, downloaded: Path) -> None:
+        """Delete the staging file."""
+        downloaded.unlink(missing_ok=True)
 
 
 def open_store(uri: str, s3_endpoint_url: str | None = None) -> ArtifactStore:

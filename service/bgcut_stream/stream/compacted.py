@@ -24,6 +24,7 @@ from confluent_kafka import (
 )
 
 log = structlog.get_logger(__name__)
+RESTORE_BATCH = 1000
 
 
 class CompactedTable:
@@ -74,17 +75,14 @@ class CompactedTable:
             if not pending:
                 self._restored.set()
             while not self._stop.is_set():
-                msg = consumer.poll(0.2)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
+                for msg in consumer.consume(num_messages=RESTORE_BATCH, timeout=0.2):
+                    error = msg.error()
+                    if error is None:
+                        self._apply(msg.key(), msg.value())
+                    elif error.code() == KafkaError._PARTITION_EOF:
                         pending.discard(msg.partition())
                         if not pending:
                             self._restored.set()
-                    continue
-                self._apply(msg.key(), msg.value())
         except BaseException as exc:  # surfaced to start() and logged
             self._error = exc
             log.exception("table_tail_failed", topic=self.topic)

@@ -32,6 +32,7 @@ from bgcut_stream.stream.settings import StreamSettings
 log = structlog.get_logger(__name__)
 POLL_S = 0.05  # longest wait for records or a finished job
 LAG_INTERVAL_S = 5.0
+PREFETCH = 0.25  # jobs handed to the event loop beyond the slots, as a share of them
 Key = tuple[str, int]
 JobKey = tuple[str, int, int]
 
@@ -90,6 +91,10 @@ class ConsumerLoop(threading.Thread):
             on_replaced=metrics.producer_replacements.inc,
         )
         self.pausing = PausingManager(self.consumer)
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._dispatch_limit = settings.max_in_flight + max(
+            1, int(settings.max_in_flight * PREFETCH)
+        )
         self.ledgers: dict[Key, PartitionLedger] = {}
         self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
         self._messages: dict[JobKey, Message] = {}
@@ -144,7 +149,7 @@ class ConsumerLoop(threading.Thread):
         self._wake.clear()
 
     def _room(self) -> int:
-        return self.settings.max_in_flight - len(self.futures)
+        return self._dispatch_limit - len(self.futures)
 
     def _slot_bound(self) -> bool:
         """Records are waiting for a slot (so a finishing job, not a poll, brings progress)."""
@@ -178,7 +183,7 @@ class ConsumerLoop(threading.Thread):
     def _dispatch(self) -> int:
         started = 0
         for key, ledger in self.ledgers.items():
-            while len(self.futures) < self.settings.max_in_flight:
+            while len(self.futures) < self._dispatch_limit:
                 msg = ledger.next_startable(
                     self.settings.max_in_flight_per_partition, self.settings.ordering
                 )
@@ -188,12 +193,11 @@ class ConsumerLoop(threading.Thread):
                 started += 1
             if ledger.waiting <= self.settings.partition_buffer // 2:
                 self.pausing.mark(key, BACKPRESSURE, on=False)
-        self.metrics.in_flight.set(len(self.futures))
         return started
 
     def _start(self, key: Key, msg: Message) -> None:
         job_key = (*key, offset_of(msg))
-        future = asyncio.run_coroutine_threadsafe(self.handler(msg), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._in_slot(msg), self.loop)
         self.futures[job_key] = future
         self._messages[job_key] = msg
 
@@ -209,6 +213,20 @@ class ConsumerLoop(threading.Thread):
             self._wake.set()
 
         future.add_done_callback(done)
+
+    async def _in_slot(self, msg: Message) -> Outcome:
+        """Run the handler once one of the ``max_in_flight`` slots is free (on the event loop).
+
+        The consumer thread hands out up to ``PREFETCH`` more jobs than there are slots; they
+        wait here, so a finishing job's slot is taken by the next one at once, on the event
+        loop, without a round trip through this thread.
+        """
+        async with self._slots:
+            self.metrics.in_flight.inc()
+            try:
+                return await self.handler(msg)
+            finally:
+                self.metrics.in_flight.dec()
 
     def _collect(self) -> None:
         """Hand finished jobs' outcomes to their ledgers (an abandoned job has none)."""

@@ -12,11 +12,14 @@ retention, so restore time is bounded too.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import json
 import threading
 import time
+from array import array
 from collections import deque
+from itertools import chain
 from typing import Any
 
 from bgcut_stream.stream.compacted import CompactedTable
@@ -24,6 +27,7 @@ from bgcut_stream.stream.outcome import OutRecord
 
 SUCCEEDED = "SUCCEEDED"
 BUCKETS = 8
+MERGE_AT = 4096  # recent digests per bucket before they join its sorted array
 
 
 def digest(job_id: str) -> int:
@@ -31,58 +35,108 @@ def digest(job_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=8).digest(), "big")
 
 
+class _Bucket:
+    """The digests of one time slice: a sorted ``array('Q')`` plus a set of recent ones.
+
+    The set joins the array (8 bytes a digest) once it holds an eighth as many: a handful of
+    merges, each nearly linear (timsort on two sorted runs), keep memory near 9 bytes an entry.
+    """
+
+    __slots__ = ("number", "recent", "removed", "sorted")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.sorted = array("Q")
+        self.recent: set[int] = set()
+        self.removed: set[int] = set()
+
+    def add(self, key: int) -> None:
+        if key in self.removed:  # in the array, hidden: show it again
+            self.removed.discard(key)
+            return
+        if key in self:
+            return
+        self.recent.add(key)
+        if len(self.recent) >= max(MERGE_AT, len(self.sorted) // 8):
+            self.sorted = array("Q", sorted(chain(self.sorted, self.recent)))
+            self.recent = set()
+
+    def discard(self, key: int) -> None:
+        if key in self.recent:
+            self.recent.discard(key)
+        elif key in self:
+            self.removed.add(key)
+
+    def __contains__(self, key: int) -> bool:
+        if key in self.removed:
+            return False
+        if key in self.recent:
+            return True
+        at = bisect.bisect_left(self.sorted, key)
+        return at < len(self.sorted) and self.sorted[at] == key
+
+    def __len__(self) -> int:
+        return len(self.sorted) + len(self.recent) - len(self.removed)
+
+
 class DoneWindow:
-    """job_id digests of the last ``window_s`` seconds, in time buckets (thread-safe)."""
+    """job_id digests of the last ``window_s`` seconds, in time buckets (thread-safe).
+
+    About 8 bytes per job_id once merged (``make bench``: dedupe_bench); whole buckets expire.
+    """
 
     def __init__(self, window_s: float, clock: Any = time.time) -> None:
         self.window_s = window_s
         self.width = window_s / BUCKETS
         self._clock = clock
-        self._buckets: deque[tuple[int, set[int]]] = deque()  # (bucket number, digests)
+        self._buckets: deque[_Bucket] = deque()  # oldest first
         self._lock = threading.Lock()
 
     def add(self, job_id: str, at: float | None = None) -> None:
         """Remember ``job_id`` as succeeded at ``at`` (default now); too old is ignored."""
         at = self._clock() if at is None else at
         number = int(at // self.width)
+        key = digest(job_id)
         with self._lock:
             self._expire()
             if number <= self._oldest_kept():
                 return
-            for existing, digests in reversed(self._buckets):
-                if existing == number:
-                    digests.add(digest(job_id))
+            for bucket in reversed(self._buckets):
+                if bucket.number == number:
+                    bucket.add(key)
                     return
-                if existing < number:
+                if bucket.number < number:
                     break
-            self._buckets.append((number, {digest(job_id)}))
-            if len(self._buckets) > 1 and self._buckets[-2][0] > number:  # restore out of order
-                self._buckets = deque(sorted(self._buckets, key=lambda b: b[0]))
+            bucket = _Bucket(number)
+            bucket.add(key)
+            self._buckets.append(bucket)
+            if len(self._buckets) > 1 and self._buckets[-2].number > number:  # out of order
+                self._buckets = deque(sorted(self._buckets, key=lambda b: b.number))
 
     def __contains__(self, job_id: str) -> bool:
         key = digest(job_id)
         with self._lock:
             self._expire()
-            return any(key in digests for _, digests in self._buckets)
+            return any(key in bucket for bucket in self._buckets)
 
     def discard(self, job_id: str) -> None:
         """Forget ``job_id``."""
         key = digest(job_id)
         with self._lock:
-            for _, digests in self._buckets:
-                digests.discard(key)
+            for bucket in self._buckets:
+                bucket.discard(key)
 
     def _oldest_kept(self) -> int:
         return int((self._clock() - self.window_s) // self.width)
 
     def _expire(self) -> None:
         oldest = self._oldest_kept()
-        while self._buckets and self._buckets[0][0] <= oldest:
+        while self._buckets and self._buckets[0].number <= oldest:
             self._buckets.popleft()
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(len(d) for _, d in self._buckets)
+            return sum(len(bucket) for bucket in self._buckets)
 
 
 class DoneTable(CompactedTable):

@@ -200,4 +200,3 @@ class JobHandler:
             total_s=round(result.timings.total_s, 3),
             at=time.time(),
         )
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,25 +298,45 @@ class JobProcessor:
     async def _store_variant(
         self, job: ImageJob, name: str, url: str, variant: OutputVariant | None
     ) -> Artifact:
+        """Download one output to its place in the store; its size read from memory."""
         variant = variant or OutputVariant(variant_name=name)
         key = artifact_key(job.job_id, name, variant.extension)
-        staged = self.store.staging / f"{uuid.uuid4().hex}.{variant.extension}"
+        target = self.store.destination(key)
         try:
             result = await self.client.download(
                 url,
-                staged,
+                target,
                 max_bytes=self.max_artifact_bytes,
                 expected_content_type=variant.content_type,
             )
-            width, height = await asyncio.to_thread(_dimensions, staged)
-            location = await self.store.put(staged, key, variant.content_type)
+            size = _size_from_head(result.head)
+            if size is None:  # a large output: its header is read from the file
+                size = await asyncio.to_thread(_dimensions, target)
+            if self.store.local:
+                location = self.store.put(target, key, variant.content_type)
+            else:
+                location = await asyncio.to_thread(
+                    self.store.put, target, key, variant.content_type
+                )
         except BaseException:
-            await asyncio.shield(asyncio.to_thread(staged.unlink, missing_ok=True))
+            await asyncio.shield(asyncio.to_thread(self.store.discard, target))
             raise
         self.metrics.downloaded.inc(result.size)
+        width, height = size
         return Artifact(
             name, location, variant.content_type, result.size, result.sha256, width, height
         )
+
+
+def _size_from_head(head: bytes) -> tuple[int, int] | None:
+    """An image's size from the start of its bytes (None when the header is not in them)."""
+    if not head:
+        return None
+    try:
+        with Image.open(io.BytesIO(head)) as image:
+            return image.size
+    except OSError:
+        return None
 
 
 def _dimensions(path: Path) -> tuple[int, int]:

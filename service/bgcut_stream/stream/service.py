@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import structlog
 from confluent_kafka import Producer
@@ -23,6 +24,7 @@ from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.sources import SourceFetcher
 
 log = structlog.get_logger(__name__)
+IO_WORKERS_MIN, IO_WORKERS_MAX = 8, 64
 
 
 class StreamService:
@@ -47,6 +49,11 @@ class StreamService:
             **producer_config,
             **{"transactional.id": settings.transactional(), "transaction.timeout.ms": 60_000},
         )
+        if "max_connections" not in client_settings.model_fields_set:
+            # one API connection per in-flight job: the pool never queues a job's call
+            client_settings = client_settings.model_copy(
+                update={"max_connections": settings.max_in_flight}
+            )
         self.client = BackgroundCutClient(client_settings, on_attempt=self._on_attempt)
         self.gate = AuthGate(
             self.client.presign_upload, settings.auth_retry_interval_s, self._on_auth_change
@@ -111,6 +118,12 @@ class StreamService:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the consumer thread dies), then shut down cleanly."""
         self.health.start()
+        # file work of the jobs (downloads written, artifacts placed) runs in worker threads:
+        # enough of them that in-flight jobs do not queue behind each other
+        workers = min(IO_WORKERS_MAX, max(IO_WORKERS_MIN, self.settings.max_in_flight // 2))
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="job-io")
+        )
         try:
             restored = await asyncio.to_thread(self.cache.start)
             done = await asyncio.to_thread(self.done.start, self.settings.restore_timeout_s)
