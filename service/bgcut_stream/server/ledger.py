@@ -90,13 +90,16 @@ class Ledger:
         A change that would leave the balance negative is a 400 and changes nothing.
         """
         with self._db.transaction() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO accounts (key_hash, half_credits) VALUES (?, ?) "
-                    "ON CONFLICT(key_hash) DO UPDATE "
-                    "SET half_credits = half_credits + excluded.half_credits",
-                    (hashed, _half(credits)),
-                )
+            try:  # update first: an upsert checks its VALUES row (a negative one) first
+                changed = conn.execute(
+                    "UPDATE accounts SET half_credits = half_credits + ? WHERE key_hash = ?",
+                    (_half(credits), hashed),
+                ).rowcount
+                if not changed:
+                    conn.execute(
+                        "INSERT INTO accounts (key_hash, half_credits) VALUES (?, ?)",
+                        (hashed, _half(credits)),
+                    )
             except sqlite3.IntegrityError as exc:
                 raise BadRequest("credits: the balance cannot go below zero") from exc
             row = conn.execute(

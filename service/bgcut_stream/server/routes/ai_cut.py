@@ -88,7 +88,7 @@ async def ai_cut_segment(state: State, request: Request, body: SegmentIn) -> Seg
     red = _points(body.red_dots, "redDots", upload.width, upload.height)
     out_id, folder = state.outputs.new_folder()
     path = folder / f"segment-{body.request_number}.png"
-    await state.engine.run(state.engine.segment, upload, green, red, path)
+    await state.engine.run(state.engine.segment, upload, green, red, path, body.request_number)
     return SegmentOut(
         status="completed",
         unique_filename=upload.unique_filename,
