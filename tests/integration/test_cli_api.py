@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.images import disc_scene, sample_photo
 from tests.support.server import RunningServer
 
@@ -20,14 +20,8 @@ pytestmark = pytest.mark.integration
 def cli(
     server: RunningServer, *args: str, key: str = "test-key"
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BGCUT_API_BASE_URL": server.url, "BGCUT_API_API_KEY": key}
-    return subprocess.run(
-        [sys.executable, "-m", "bgcut_stream", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return run_cli(
+        *args, env={**os.environ, "BGCUT_API_BASE_URL": server.url, "BGCUT_API_API_KEY": key}
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.images import disc_scene, sample_photo
 from tests.support.server import RunningServer
 
@@ -34,14 +35,7 @@ def cli(
         full["BGCUT_API_BASE_URL"] = server.url
     full["BGCUT_API_API_KEY"] = key
     full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "bgcut_stream", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env=full)
 
 
 def assert_user_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:

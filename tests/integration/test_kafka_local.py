@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,14 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bgcut_stream.kafka_local import BrokerConfig, LocalBroker
 from bgcut_stream.kafka_local.broker import HOST
+from tests.support.cli import run_cli
 from tests.support.kafka import create_topics, unique_name
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bgcut_stream", "kafka", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return run_cli("kafka", *args, env=env, timeout=300)
 
 
 def test_broker_round_trips_keyed_messages_and_stops_cleanly(tmp_path: Path) -> None:

@@ -5,26 +5,19 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bgcut_stream.kafka_local.broker import HOST, free_port
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bgcut_stream", "registry", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return run_cli("registry", *args, env=env, timeout=300)
 
 
 def test_up_status_down_with_basic_auth(tmp_path: Path) -> None:

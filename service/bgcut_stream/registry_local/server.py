@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from bgcut_stream.kafka_local.broker import HOST, _alive, default_cache_dir, free_port, port_in_use
+from bgcut_stream.kafka_local.broker import default_cache_dir
+from bgcut_stream.localproc import HOST, LocalProcess, free_port, require_free_port, require_java
 from bgcut_stream.registry_local.dist import DEFAULT_REGISTRY_VERSION, resolve_app
 from bgcut_stream.registry_local.exceptions import RegistryLocalError, StartupError
 
@@ -58,81 +54,47 @@ class RegistryConfig:
     startup_timeout_s: float = 120.0
 
 
-class LocalRegistry:
+class LocalRegistry(LocalProcess):
     """A registry process whose pid, log, config and H2 data live in ``config.state_dir``."""
 
+    name = "the registry"
+    startup_error = StartupError
+
     def __init__(self, config: RegistryConfig) -> None:
+        super().__init__(config.state_dir, "registry", address_file="url")
         self.config = config
-        self.state_dir = config.state_dir.resolve()
 
-    @property
-    def pid_file(self) -> Path:
-        """File holding the running registry's pid."""
-        return self.state_dir / "registry.pid"
-
-    @property
-    def log_file(self) -> Path:
-        """The registry's stdout and stderr."""
-        return self.state_dir / "registry.log"
-
-    @property
-    def url_file(self) -> Path:
-        """File holding the Confluent-API base URL of the running registry."""
-        return self.state_dir / "url"
+    url_file = LocalProcess.address_file
+    """File holding the Confluent-API base URL of the running registry."""
 
     def url(self) -> str | None:
         """The registry's Confluent-API base URL, or None when it is not running."""
-        if self.pid() is None or not self.url_file.exists():
-            return None
-        return self.url_file.read_text().strip()
-
-    def pid(self) -> int | None:
-        """Pid of the running registry, or None (a stale pid file is ignored)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        return self.address()
 
     def up(self) -> str:
         """Start the registry (if not running) and return its URL once it answers."""
         running = self.url()
         if running is not None:
             return running
-        java = shutil.which("java")
-        if java is None:
-            raise RegistryLocalError(
-                "java not found on PATH: install a Java 17+ runtime (e.g. apt-get install "
-                "openjdk-17-jre-headless) or set SCHEMA_REGISTRY_URL to an existing registry"
-            )
+        java = require_java(RegistryLocalError, "set SCHEMA_REGISTRY_URL to an existing registry")
         port = self.config.port or free_port()
-        if port_in_use(port):
-            raise StartupError(
-                f"port {port} on {HOST} is already in use: stop the process holding it "
-                "or choose another with --port"
-            )
+        require_free_port(port, StartupError)
         jar = resolve_app(self.config.cache_dir, self.config.version)
         self._write_properties(port)
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    java,
-                    f"-Xmx{self.config.heap}",
-                    "-XX:+UseSerialGC",
-                    "-XX:TieredStopAtLevel=1",
-                    "-Djava.awt.headless=true",
-                    "-jar",
-                    str(jar),
-                ],
-                cwd=self.state_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(proc.pid))
         url = f"http://{HOST}:{port}{CCOMPAT_PATH}"
-        self.url_file.write_text(url)
+        proc = self._spawn(
+            [
+                java,
+                f"-Xmx{self.config.heap}",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-Djava.awt.headless=true",
+                "-jar",
+                str(jar),
+            ],
+            address=url,
+            cwd=self.state_dir,
+        )
         self._wait_ready(proc, f"http://{HOST}:{port}/health/ready")
         return url
 
@@ -151,50 +113,10 @@ class LocalRegistry:
         props.write_text(text)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], health_url: str) -> None:
-        deadline = time.monotonic() + self.config.startup_timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                self._cleanup_pid()
-                raise StartupError(
-                    f"the registry exited with code {proc.returncode} during start-up; "
-                    f"last log lines: {self.last_log_lines()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(health_url, timeout=2).status_code == 200:
-                    return
-            time.sleep(0.3)
-        self.down()
-        raise StartupError(
-            f"the registry did not become ready within {self.config.startup_timeout_s:.0f}s; "
-            f"last log lines: {self.last_log_lines()}"
-        )
+        def healthy() -> bool:
+            try:
+                return httpx.get(health_url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
 
-    def last_log_lines(self, count: int = 8) -> str:
-        """The log's last lines joined on one line, for error messages."""
-        if not self.log_file.exists():
-            return "(no log)"
-        lines = self.log_file.read_text(errors="replace").strip().splitlines()[-count:]
-        return " | ".join(line.strip() for line in lines)
-
-    def down(self, timeout_s: float = 30.0) -> bool:
-        """Stop the registry: SIGTERM, wait, then SIGKILL. Return whether one was running."""
-        pid = self.pid()
-        if pid is None:
-            self._cleanup_pid()
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.1)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
-        self._cleanup_pid()
-        return True
-
-    def _cleanup_pid(self) -> None:
-        self.pid_file.unlink(missing_ok=True)
-        self.url_file.unlink(missing_ok=True)
+        self._wait_until_ready(proc, healthy, self.config.startup_timeout_s, "did not become ready")
