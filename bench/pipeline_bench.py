@@ -72,7 +72,7 @@ class Cell:
         """Jobs/s if every slot were busy all the time (2 sequential API round trips a job)."""
         return self.in_flight / (2 * self.latency_ms / 1000)
 
-    def jobs(self, seconds: float, low: int = 200, high: int = 2000) -> int:
+    def jobs(self, seconds: float, low: int = 200, high: int = 4000) -> int:
         """How many jobs keep an ideal pipeline busy for about ``seconds``."""
         return int(min(high, max(low, self.ideal * seconds)))
 
@@ -340,7 +340,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one cell: 64 in flight, 100 ms")
     parser.add_argument("--service-only", action="store_true", help="skip the peers")
-    parser.add_argument("--seconds", type=float, default=6.0, help="ideal run time per cell")
+    parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
     args = parser.parse_args()
     grid = (
         [Cell(64, 100, 1)]

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bgcut_stream.api.models import OutputVariant
 from bgcut_stream.events.codec import AvroCodec
@@ -298,3 +299,66 @@ def test_sigterm_during_slow_api_call(
         fault,
         tmp_path,
     )
+
+
+def test_transactional_upstream_and_kill_9(
+    harness: StreamHarness,
+    chaos_server: RunningServer,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+) -> None:
+    """An exactly-once upstream (5 jobs per transaction, every 7th transaction aborted) and a
+    SIGKILL mid-run: committed jobs once each, aborted jobs never, offsets past every gap."""
+    codec = AvroCodec(bundled(IMAGE_JOB))
+    batch = jobs(chaos_server, JOBS)
+    upstream = Producer(
+        {
+            "bootstrap.servers": harness.bootstrap,
+            "transactional.id": f"upstream-{harness.settings.jobs_topic}",
+        }
+    )
+    upstream.init_transactions(30)
+    committed: set[str] = set()
+    for number, start in enumerate(range(0, len(batch), 5)):
+        chunk = batch[start : start + 5]
+        upstream.begin_transaction()
+        for job in chunk:
+            upstream.produce(
+                harness.settings.jobs_topic,
+                key=job.job_id.encode(),
+                value=codec.encode(job.to_record()),
+            )
+        upstream.flush(30)  # on the broker: an abort leaves aborted records (gaps) behind
+        if number % 7 == 6:
+            upstream.abort_transaction(30)
+        else:
+            upstream.commit_transaction(30)
+            committed |= {job.job_id for job in chunk}
+    chaos_server.set_faults(latency_ms=20)
+
+    def fault() -> None:
+        proc = start_until(harness, procs, tmp_path / "a.log", len(committed) // 3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        procs.append(harness.spawn(tmp_path / "b.log")[0])
+
+    run_scenario(
+        "transactional upstream + kill -9", harness, chaos_server, committed, fault, tmp_path
+    )
+    published = {r.job_id for r in harness.all_results(idle_s=1)}
+    assert published == committed  # aborted jobs have no terminal event
+    ends = {
+        p: Consumer(
+            {"bootstrap.servers": harness.bootstrap, "group.id": "wm"}
+        ).get_watermark_offsets(TopicPartition(harness.settings.jobs_topic, p), timeout=10)[1]
+        for p in range(harness.partitions)
+    }
+    group = Consumer(
+        {"bootstrap.servers": harness.bootstrap, "group.id": harness.settings.group_id}
+    )
+    positions = [TopicPartition(harness.settings.jobs_topic, p) for p in range(harness.partitions)]
+    poll_until(
+        lambda: {tp.partition: tp.offset for tp in group.committed(positions, timeout=10)} == ends,
+        message="committed offsets at the end of every partition",
+    )
+    group.close()

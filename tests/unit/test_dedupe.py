@@ -24,7 +24,8 @@ def test_ids_expire_after_the_window() -> None:
     window.add("a")
     clock.now += 400
     window.add("b")
-    assert "a" in window and "b" in window
+    assert "a" in window
+    assert "b" in window
     clock.now += 400 + 800 / BUCKETS
     assert "a" not in window
     assert "b" in window

@@ -129,7 +129,7 @@ def test_drain_keeps_waiting_records_uncommitted() -> None:
     keys=st.lists(st.sampled_from([b"a", b"b", b"c", None]), min_size=40, max_size=40),
     ordering=st.sampled_from(["partition", "key"]),
 )
-def test_any_gap_pattern_commits_every_record_once_in_order(  # noqa: PLR0913, PLR0917
+def test_any_gap_pattern_commits_every_record_once_in_order(
     gaps: list[int],
     order: object,
     commit_every: int,

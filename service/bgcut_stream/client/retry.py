@@ -18,6 +18,8 @@ from tenacity import (
 from bgcut_stream.client.exceptions import BgcutError, RateLimited
 from bgcut_stream.client.settings import ClientSettings
 
+_JITTER = random.Random()  # noqa: S311 - jitter, not cryptography; one per process (seeding costs)
+
 
 def is_retriable(exc: BaseException) -> bool:
     """Whether an error may succeed if the same request is sent again."""
@@ -31,7 +33,6 @@ class BackoffWait:
         self.initial_s = initial_s
         self.cap_s = cap_s
         self.max_retry_after_s = max_retry_after_s
-        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
 
     def __call__(self, state: RetryCallState) -> float:
         """Seconds to sleep before the next attempt."""
@@ -39,7 +40,7 @@ class BackoffWait:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_retry_after_s)
         ceiling = min(self.cap_s, self.initial_s * 2 ** (state.attempt_number - 1))
-        return self._random.uniform(0, ceiling)
+        return _JITTER.uniform(0, ceiling)
 
 
 def retrying(settings: ClientSettings, attempts: int | None = None) -> AsyncRetrying:

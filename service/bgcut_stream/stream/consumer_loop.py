@@ -91,7 +91,9 @@ class ConsumerLoop(threading.Thread):
             on_replaced=metrics.producer_replacements.inc,
         )
         self.pausing = PausingManager(self.consumer)
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # The handler holds one of ``max_in_flight`` API slots while it calls the API; up to
+        # PREFETCH more jobs are handed over, waiting for a slot on the event loop, so a
+        # finishing job's slot is taken at once, without a round trip through this thread.
         self._dispatch_limit = settings.max_in_flight + max(
             1, int(settings.max_in_flight * PREFETCH)
         )
@@ -139,27 +141,30 @@ class ConsumerLoop(threading.Thread):
         self.committer.producer.poll(0)
         self._collect()
         self.pausing.mark_all(AUTH, self.auth_paused())
-        for msg in self._poll():
+        # Waiting for a finishing job (no free slot, or records held back by their partition's
+        # or key's rules)? Then a poll would not end the wait: the finishing job wakes us.
+        slot_bound = self._room() <= 0 or self._slot_bound()
+        for msg in self._poll(block=not slot_bound):
             self._accept(msg)
         started = self._dispatch()
         self._maybe_commit()
         self._maybe_report_lag()
-        if not started and self._slot_bound():
-            self._wake.wait(POLL_S)  # a finishing job frees a slot: it wakes us
+        if slot_bound and not started:
+            self._wake.wait(POLL_S)
         self._wake.clear()
 
     def _room(self) -> int:
         return self._dispatch_limit - len(self.futures)
 
     def _slot_bound(self) -> bool:
-        """Records are waiting for a slot (so a finishing job, not a poll, brings progress)."""
+        """Records are waiting to start (for a slot, or behind their partition or key)."""
         return any(ledger.waiting for ledger in self.ledgers.values())
 
-    def _poll(self) -> list[Message]:
-        """Records from librdkafka: block briefly only when nothing else can make progress."""
+    def _poll(self, *, block: bool) -> list[Message]:
+        """Records from librdkafka; with ``block``, wait up to ``POLL_S`` for the first one."""
         batch = max(self.settings.partition_buffer, self._room())
         msgs = self.consumer.consume(num_messages=batch, timeout=0)
-        if msgs or self._slot_bound() or self._room() <= 0 or self.pausing.has(AUTH):
+        if msgs or not block:
             return msgs
         first = self.consumer.poll(POLL_S)  # returns on the first record, unlike consume()
         if first is None:
@@ -197,7 +202,7 @@ class ConsumerLoop(threading.Thread):
 
     def _start(self, key: Key, msg: Message) -> None:
         job_key = (*key, offset_of(msg))
-        future = asyncio.run_coroutine_threadsafe(self._in_slot(msg), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self.handler(msg), self.loop)
         self.futures[job_key] = future
         self._messages[job_key] = msg
 
@@ -213,20 +218,6 @@ class ConsumerLoop(threading.Thread):
             self._wake.set()
 
         future.add_done_callback(done)
-
-    async def _in_slot(self, msg: Message) -> Outcome:
-        """Run the handler once one of the ``max_in_flight`` slots is free (on the event loop).
-
-        The consumer thread hands out up to ``PREFETCH`` more jobs than there are slots; they
-        wait here, so a finishing job's slot is taken by the next one at once, on the event
-        loop, without a round trip through this thread.
-        """
-        async with self._slots:
-            self.metrics.in_flight.inc()
-            try:
-                return await self.handler(msg)
-            finally:
-                self.metrics.in_flight.dec()
 
     def _collect(self) -> None:
         """Hand finished jobs' outcomes to their ledgers (an abandoned job has none)."""

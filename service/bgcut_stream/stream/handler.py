@@ -63,6 +63,7 @@ class JobHandler:
         self.processor = processor
         self.dedupe = dedupe
         self.metrics = metrics
+        self.slots = asyncio.Semaphore(settings.max_in_flight)  # API work at once
 
     async def __call__(self, msg: Message) -> Outcome:
         """Handle ``msg``; always returns its outcome (cancellation aside)."""
@@ -109,7 +110,12 @@ class JobHandler:
             return Outcome()
         succeeded = False
         try:
-            result = await self.processor.run(job)
+            async with self.slots:  # only the API work holds one of the in-flight slots
+                self.metrics.in_flight.inc()
+                try:
+                    result = await self.processor.run(job)
+                finally:
+                    self.metrics.in_flight.dec()
             succeeded = True
         except JobFailure as exc:
             return await self._registry_bound(partial(self._finish, msg, job, None, exc))
