@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.events.exceptions import RegistryConfigError, RegistryUnavailableError
 from bgcut_stream.observability.logging import configure
-from bgcut_stream.stream.service import StreamService
+from bgcut_stream.stream.service import StreamService, settle_heap
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.topics import ensure_topics
 
@@ -36,6 +36,7 @@ async def serve(service: StreamService) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    settle_heap()
     await service.run(stop)
 
 
