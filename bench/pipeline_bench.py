@@ -104,10 +104,14 @@ def first_call(url: str) -> float:
     return float(httpx.get(f"{url}/_stats").json()["first_call"] or time.time())
 
 
-def publish(bootstrap: str, topic: str, count: int, variants: int) -> None:
-    """Create ``topic`` (8 partitions) and publish ``count`` reprocess jobs with distinct keys."""
+def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
+    """The jobs topic."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+
+
+def publish(bootstrap: str, topic: str, count: int, variants: int) -> None:
+    """Publish ``count`` reprocess jobs with distinct keys."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     for i in range(count):
         job = ImageJob(
@@ -144,6 +148,19 @@ def read_results(bootstrap: str, topic: str, count: int, timeout_s: float) -> li
     if len(got) < count:
         raise RuntimeError(f"only {len(got)} of {count} results in {timeout_s}s")
     return got
+
+
+def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 120) -> None:
+    """Until ``group`` is stable with ``members`` members that all hold partitions."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        description = admin.describe_consumer_groups([group])[group].result(10)
+        assigned = [m for m in description.members if m.assignment.topic_partitions]
+        if str(description.state).endswith("STABLE") and len(assigned) == members:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"group {group} did not settle with {members} members")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -191,10 +208,11 @@ def run_service(
     work: Path,
     instances: int = 1,
     per_partition: int | None = None,
+    partitions: int = PARTITIONS,
 ) -> dict[str, float]:
     """The service (``instances`` processes in one group) on ``count`` jobs."""
     topic = f"pipe-{uuid.uuid4().hex[:8]}"
-    publish(bootstrap, topic, count, cell.variants)
+    create_topic(bootstrap, topic, partitions)
     ensure_topics(
         StreamSettings(
             kafka_bootstrap_servers=bootstrap,
@@ -202,7 +220,7 @@ def run_service(
             results_topic=f"{topic}.results",
             uploads_topic=f"{topic}.uploads",
         ),
-        partitions=PARTITIONS,
+        partitions=partitions,
     )
     procs, ports = [], []
     for _ in range(instances):
@@ -230,6 +248,8 @@ def run_service(
             except Exception:
                 print((work / f"{topic}-{port}.log").read_text()[-3000:], file=sys.stderr)
                 raise
+        wait_for_group(bootstrap, f"{topic}-service", instances)
+        publish(bootstrap, topic, count, cell.variants)  # the group is settled: no rebalance
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         profile = os.environ.get("PIPELINE_BENCH_PROFILE")
         spy = (
@@ -295,6 +315,7 @@ async def _one(http: httpx.AsyncClient, api: str, variants: int) -> float:
 def run_peer(bootstrap: str, api: str, cell: Cell, count: int, batch: int) -> dict[str, float]:
     """``batch`` = 1: the naive consumer; otherwise poll ``batch``, gather, commit."""
     topic = f"peer-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic)
     publish(bootstrap, topic, count, cell.variants)
     consumer = Consumer(
         {
@@ -382,13 +403,14 @@ def main() -> None:
         scale = Cell(64, 400, 1)
         count = scale.jobs(args.seconds, low=300) * 3
         with stub(scale.latency_ms) as api:
-            one = run_service(broker.bootstrap, api, scale, count, work, 1, scale.in_flight)
+            one = run_service(broker.bootstrap, api, scale, count, work, 1, scale.in_flight, 12)
         with stub(scale.latency_ms) as api:
-            three = run_service(broker.bootstrap, api, scale, count, work, 3, scale.in_flight)
+            three = run_service(broker.bootstrap, api, scale, count, work, 3, scale.in_flight, 12)
         shutil.rmtree(artifact_root(work), ignore_errors=True)
     print("\n" + table(headers, rows))
     print(
-        f"\nScale-out, {scale.in_flight} in flight each, {scale.latency_ms} ms, {count} jobs: "
+        f"\nScale-out, {scale.in_flight} in flight each, {scale.latency_ms} ms, 12 partitions, "
+        f"{count} jobs published once the group settled: "
         f"1 instance {one['jobs_s']:.1f} jobs/s, 3 instances {three['jobs_s']:.1f} jobs/s, "
         f"ratio {three['jobs_s'] / one['jobs_s']:.2f}x"
     )
