@@ -74,6 +74,24 @@ def test_process_cuts_an_ai_cut_session_with_its_refined_mask(
     assert other.status_code == 404, "another account never sees the session"
 
 
+def test_presign_mints_process_tokens_for_an_ai_cut_session(server: RunningServer) -> None:
+    """process-image/presign/ accepts a session like process-image does; the token exports it."""
+    scene, _, _ = two_objects_scene()
+    auth = {"Authorization": "Bearer test-key"}
+    with httpx.Client(base_url=server.url, headers=auth, timeout=60) as client:
+        name = client.post("/v3/ai-cut/initialize/", files={"image": ("s.png", scene)}).json()[
+            "unique_filename"
+        ]
+        minted = client.post("/v3/remove-bg/process-image/presign/", json={"unique_filename": name})
+        assert minted.status_code == 200, minted.text
+    used = httpx.post(
+        f"{server.url}/v3/remove-bg/process-image/presigned/",
+        json={"signed_request": minted.json()["signed_request"]},
+    )
+    assert used.status_code == 200, used.text
+    assert "default" in used.json()["output_urls"]
+
+
 def test_tokens_need_the_session_cookie(tmp_path: Path, saliency_model: SaliencyModel) -> None:
     """No cookie, a forged or non-ASCII one: 401 with the envelope; the page's cookie works."""
     with _studio_server(tmp_path, saliency_model) as server:

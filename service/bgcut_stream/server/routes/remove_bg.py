@@ -29,6 +29,7 @@ from bgcut_stream.server.routes.common import (
     redeem,
 )
 from bgcut_stream.server.state import ServerState
+from bgcut_stream.server.storage import Upload
 
 KIND = "remove-bg"
 router = APIRouter(tags=["Background Removal"], responses=ERROR_RESPONSES)
@@ -40,13 +41,21 @@ async def _upload(state: ServerState, request: Request, key_hash: str) -> Upload
     return UploadImageOut(unique_filename=upload.unique_filename)
 
 
+def _process_target(state: ServerState, unique_filename: str, key_hash: str) -> Upload:
+    """The upload to process: a remove-bg upload, or an AI Cut session of the same key.
+
+    The session is cut with its refined mask: our extension, see the README.
+    """
+    try:
+        return state.uploads.get(unique_filename, KIND, key_hash)
+    except NotFound:
+        return state.uploads.get(unique_filename, AI_CUT_KIND, key_hash)
+
+
 async def _process(
     state: ServerState, request: Request, key_hash: str, body: ProcessImageIn
 ) -> ProcessImageOut:
-    try:
-        upload = state.uploads.get(body.unique_filename, KIND, key_hash)
-    except NotFound:  # our extension: an AI Cut session is cut with its refined mask (README)
-        upload = state.uploads.get(body.unique_filename, AI_CUT_KIND, key_hash)
+    upload = _process_target(state, body.unique_filename, key_hash)
     variants = body.variants
     cost = process_cost(variants)
     state.ledger.charge(key_hash, cost)
@@ -97,7 +106,7 @@ async def process_image(
 @router.post(paths.PROCESS_PRESIGN, dependencies=[JsonBody])
 async def process_image_presign(state: State, key_hash: ApiKey, body: ProcessImageIn) -> PresignOut:
     """Mint a single-use token with this process request (variants included) baked in."""
-    state.uploads.get(body.unique_filename, KIND, key_hash)
+    _process_target(state, body.unique_filename, key_hash)
     token = state.presigner.mint("process", key_hash, body.model_dump(mode="json"))
     return PresignOut(signed_request=token)
 
