@@ -262,6 +262,29 @@ def test_bad_key_pauses_without_dead_letters_then_resumes(
         assert harness.dead_letters(reason, idle_s=1) == []
 
 
+def test_rotated_key_file_is_read_again_after_a_401(
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
+) -> None:
+    """The chart mounts the key as a file: a rotated Secret is picked up without a restart."""
+    key_file = tmp_path / "api-key"
+    key_file.write_text("revoked-key\n")
+    harness = StreamHarness(
+        kafka_bootstrap,
+        server.url,
+        tmp_path / "a",
+        api_key="",
+        client_overrides={"api_key_file": key_file},
+    )
+    harness.publish(ImageJob(job_id="rotated", source=InlineSource(tiny(10))))
+    with harness.running() as service:
+        port = service.health.port
+        poll_until(lambda: metric(port, "bgcut_auth_paused") == 1, message="auth pause")
+        key_file.write_text("test-key\n")  # the Secret was rotated in place
+        (result,) = harness.results(1)
+    assert result.status == "SUCCEEDED"
+    assert harness.dead_letters("invalid", idle_s=1) == []
+
+
 def test_sigterm_mid_batch_loses_nothing(
     harness: StreamHarness, server: RunningServer, tmp_path: Path
 ) -> None:
