@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 from pathlib import Path
@@ -67,8 +68,8 @@ class LocalArtifactStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def destination(self, key: str) -> Path:
-        """``root/key``, refused if it would leave the root."""
-        target = (self.root / key).resolve()
+        """``root/key``, refused if it would leave the root (checked on the string: no I/O)."""
+        target = Path(os.path.normpath(self.root / key))
         if not target.is_relative_to(self.root):
             raise ValueError(f"artifact key escapes the store root: {key!r}")
         return target

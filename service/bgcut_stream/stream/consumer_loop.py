@@ -99,7 +99,6 @@ class ConsumerLoop(threading.Thread):
         )
         self.ledgers: dict[Key, PartitionLedger] = {}
         self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
-        self._messages: dict[JobKey, Message] = {}
         self._completions: queue.SimpleQueue[tuple[JobKey, Outcome | None]] = queue.SimpleQueue()
         self._wake = threading.Event()
         # a batch that failed to commit, per partition: its records and the position after them
@@ -204,7 +203,6 @@ class ConsumerLoop(threading.Thread):
         job_key = (*key, offset_of(msg))
         future = asyncio.run_coroutine_threadsafe(self.handler(msg), self.loop)
         self.futures[job_key] = future
-        self._messages[job_key] = msg
 
         def done(f: concurrent.futures.Future[Outcome]) -> None:
             outcome: Outcome | None = None
@@ -227,7 +225,6 @@ class ConsumerLoop(threading.Thread):
             except queue.Empty:
                 return
             self.futures.pop(job_key, None)
-            self._messages.pop(job_key, None)
             ledger = self.ledgers.get((job_key[0], job_key[1]))
             if outcome is None:
                 continue
