@@ -93,7 +93,7 @@ def rembg(image: Path, model_home: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    from bgcut_stream.imaging.saliency import model_path  # noqa: PLC0415
+    from bgcut_stream.imaging.saliency import model_path  # noqa: PLC0415 - imported when used (start-up stays light)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -237,7 +237,7 @@ def test_output_urls_expire(
     server: RunningServer, tmp_path_factory: pytest.TempPathFactory, saliency_model: object
 ) -> None:
     """With an output TTL of zero an output URL is already gone (404 with the JSON envelope)."""
-    from tests.support.server import running_server  # noqa: PLC0415
+    from tests.support.server import running_server  # noqa: PLC0415 - imported when used (start-up stays light)
 
     with running_server(
         tmp_path_factory.mktemp("ttl"),

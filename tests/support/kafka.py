@@ -18,7 +18,7 @@ from bgcut_stream.kafka_local import BrokerConfig, LocalBroker
 def docker_engine_answers() -> bool:
     """Tell whether a Docker engine is reachable (testcontainers needs one)."""
     try:
-        import docker  # noqa: PLC0415
+        import docker  # noqa: PLC0415 - imported when used (start-up stays light)
 
         docker.from_env(timeout=2).ping()
     except Exception:  # noqa: BLE001 - no docker client, no socket, no daemon: all mean "no"
@@ -34,7 +34,7 @@ def kafka_cluster(state_dir: Path) -> Iterator[str]:
         yield external
         return
     if os.environ.get("BGCUT_TEST_USE_TESTCONTAINERS", "1") == "1" and docker_engine_answers():
-        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415 - imported when used (start-up stays light)
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()

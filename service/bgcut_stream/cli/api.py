@@ -191,7 +191,7 @@ def parse_dots(items: list[str], option: str) -> list[tuple[int, int]]:
 
 def _image_size(image: Path) -> tuple[int, int]:
     from bgcut_stream.imaging.decode import inspect  # noqa: PLC0415 - only for segment
-    from bgcut_stream.imaging.exceptions import ImageError  # noqa: PLC0415
+    from bgcut_stream.imaging.exceptions import ImageError  # noqa: PLC0415 - imported when used (start-up stays light)
 
     try:
         info = inspect(image.read_bytes(), 10**12)

@@ -32,7 +32,7 @@ def _print_version(value: bool) -> None:
         try:
             installed = version("bgcut-stream")
         except PackageNotFoundError:  # a source tree on sys.path, not installed
-            from bgcut_stream import __version__ as installed  # noqa: PLC0415
+            from bgcut_stream import __version__ as installed  # noqa: PLC0415 - imported when used (start-up stays light)
         typer.echo(f"bgcut-stream {installed}")
         raise typer.Exit
 

@@ -40,7 +40,7 @@ SHOW_HINT = "check the key, and --data-dir / BGCUT_SERVER_DATA_DIR (the server's
 
 
 def _server_settings(**given: Any) -> ServerSettings:
-    from bgcut_stream.server.settings import ServerSettings  # noqa: PLC0415
+    from bgcut_stream.server.settings import ServerSettings  # noqa: PLC0415 - imported when used (start-up stays light)
 
     try:
         return ServerSettings(**{k: v for k, v in given.items() if v is not None})
@@ -50,7 +50,7 @@ def _server_settings(**given: Any) -> ServerSettings:
 
 def urls(settings: ServerSettings) -> list[str]:
     """What the start-up banner lists: API, docs, studio (or how to turn it on), metrics."""
-    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host  # noqa: S104 - compares against the wildcard, binds nothing
     base = (settings.public_url or f"http://{host}:{settings.port}").rstrip("/")
     studio = (
         f"{base}/studio/"
@@ -97,8 +97,8 @@ def serve(
         return
     import uvicorn  # noqa: PLC0415 - server extra; not needed by the other subcommands
 
-    from bgcut_stream.server.app import create_app  # noqa: PLC0415
-    from bgcut_stream.server.runtime import uvicorn_config  # noqa: PLC0415
+    from bgcut_stream.server.app import create_app  # noqa: PLC0415 - imported when used (start-up stays light)
+    from bgcut_stream.server.runtime import uvicorn_config  # noqa: PLC0415 - imported when used (start-up stays light)
 
     given: dict[str, Any] = {
         "host": host,
@@ -122,8 +122,8 @@ def serve(
 
 def _ledger(data_dir: Path | None, *, create: bool = False) -> Ledger:
     """The server's ledger; a missing database is an error unless ``create``."""
-    from bgcut_stream.server.db import Database  # noqa: PLC0415
-    from bgcut_stream.server.ledger import Ledger  # noqa: PLC0415
+    from bgcut_stream.server.db import Database  # noqa: PLC0415 - imported when used (start-up stays light)
+    from bgcut_stream.server.ledger import Ledger  # noqa: PLC0415 - imported when used (start-up stays light)
 
     folder = data_dir or _server_settings().data_dir
     path = folder / "server.sqlite3"
@@ -153,7 +153,7 @@ def parse_amount(text: str) -> float:
 
 
 def _account(ledger: Ledger, api_key: str, hint: str) -> str:
-    from bgcut_stream.server.ledger import key_hash  # noqa: PLC0415
+    from bgcut_stream.server.ledger import key_hash  # noqa: PLC0415 - imported when used (start-up stays light)
 
     hashed = key_hash(api_key)
     if not ledger.exists(hashed):
@@ -175,8 +175,8 @@ def credits_add(
     Refuses unknown keys unless --create, amounts not in steps of 0.5, and removing more than
     the balance. Prints the new balance.
     """
-    from bgcut_stream.server.exceptions import ApiError  # noqa: PLC0415
-    from bgcut_stream.server.ledger import key_hash  # noqa: PLC0415
+    from bgcut_stream.server.exceptions import ApiError  # noqa: PLC0415 - imported when used (start-up stays light)
+    from bgcut_stream.server.ledger import key_hash  # noqa: PLC0415 - imported when used (start-up stays light)
 
     credits = parse_amount(amount)
     ledger = _ledger(data_dir, create=create)

@@ -40,14 +40,14 @@ JobKey = tuple[str, int, int]
 class Handler(Protocol):
     """The job handler as the loop sees it."""
 
-    def __call__(self, msg: Message) -> Coroutine[Any, Any, Outcome]: ...  # noqa: D102
-    def crashed(self, msg: Message, exc: BaseException) -> Outcome: ...  # noqa: D102
+    def __call__(self, msg: Message) -> Coroutine[Any, Any, Outcome]: ...  # noqa: D102 - protocol member, described by the class
+    def crashed(self, msg: Message, exc: BaseException) -> Outcome: ...  # noqa: D102 - protocol member, described by the class
 
 
 class DroppedSink(Protocol):
     """Told about finished outcomes that will never be committed here."""
 
-    def dropped(self, records: list[OutRecord]) -> None: ...  # noqa: D102
+    def dropped(self, records: list[OutRecord]) -> None: ...  # noqa: D102 - protocol member, described by the class
 
 
 class ConsumerLoop(threading.Thread):

@@ -40,8 +40,8 @@ T = TypeVar("T")
 class Codec(Protocol):
     """What the handler needs of an Avro codec."""
 
-    def decode(self, payload: bytes | None) -> dict[str, Any]: ...  # noqa: D102
-    def encode(self, record: dict[str, Any]) -> bytes: ...  # noqa: D102
+    def decode(self, payload: bytes | None) -> dict[str, Any]: ...  # noqa: D102 - protocol member, described by the class
+    def encode(self, record: dict[str, Any]) -> bytes: ...  # noqa: D102 - protocol member, described by the class
 
 
 class JobHandler:

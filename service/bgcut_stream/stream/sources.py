@@ -112,7 +112,7 @@ class SourceFetcher:
         self.policy.resolve_blocking(parts.hostname or "", port)
 
     def _head_s3(self, bucket: str, key: str) -> tuple[str | None, int | None]:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - imported when used (start-up stays light)
 
         try:
             head = self._s3.head_object(Bucket=bucket, Key=key)
@@ -161,7 +161,7 @@ class SourceFetcher:
         return path.read_bytes()
 
     def _read_s3(self, bucket: str, key: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - imported when used (start-up stays light)
 
         client = self._s3
         try:
