@@ -5,7 +5,9 @@ when a slot is free (global cap, per-partition cap, key ordering) the ``JobHandl
 runs it on the service's event loop; its ``Outcome`` comes back through a queue into the ledger;
 the ledger's finished prefix, with the position derived from the consumed records, goes to the
 ``Committer`` (one transaction in exactly-once mode). librdkafka objects are used from this
-thread only; a finishing job wakes it, so a freed slot is refilled at once, not on a timer.
+thread only. A few more jobs than there are API slots are handed to the event loop, so a
+finishing job's slot is taken at once there; the finishing job also wakes this thread, which
+hands over the next records without waiting for a timer.
 """
 
 from __future__ import annotations
