@@ -78,6 +78,18 @@ class _Sink:
         self.file.close()
         self.part.replace(destination)
 
+    def head(self, limit: int) -> bytes:
+        """The first ``limit`` buffered bytes (empty once the body went to the file)."""
+        if self.file is not None:
+            return b""
+        taken, size = [], 0
+        for chunk in self.chunks:
+            if size >= limit:
+                break
+            taken.append(chunk)
+            size += len(chunk)
+        return b"".join(taken)[:limit]
+
     def discard(self) -> None:
         if self.file is not None:
             self.file.close()
@@ -140,7 +152,7 @@ async def download_to(
                 await response.aclose()
         if expected_sha256 is not None and sha != expected_sha256:
             raise DownloadError(f"{url}: sha256 {sha} does not match expected {expected_sha256}")
-        head = b"".join(sink.chunks)[:HEAD_BYTES] if sink.file is None else b""
+        head = sink.head(HEAD_BYTES)
         await asyncio.to_thread(sink.finish, destination)  # file work never on the event loop
     except BaseException:
         await asyncio.shield(asyncio.to_thread(sink.discard))

@@ -88,6 +88,12 @@ class EgressPolicy:
     hint: str = ""
     resolver: Resolver = field(default=system_resolver, compare=False)
 
+    def admit(self, url: httpx.URL) -> None:
+        """Refuse a scheme other than http(s) or a host off the list (before any connection)."""
+        if url.scheme not in {"http", "https"}:
+            raise EgressDenied(f"{self.what} scheme {url.scheme!r} is not allowed")
+        self.check_host(url.host)
+
     def check_host(self, host: str) -> None:
         """Refuse a host that is not on the list (an entry ``.example.com`` allows subdomains)."""
         name = host.lower().strip("[]")
@@ -196,9 +202,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Refuse other schemes and off-list hosts before the pool is asked."""
-        if request.url.scheme not in {"http", "https"}:
-            raise EgressDenied(f"{self.policy.what} scheme {request.url.scheme!r} is not allowed")
-        self.policy.check_host(request.url.host)
+        self.policy.admit(request.url)
         return await super().handle_async_request(request)
 
 
@@ -246,12 +250,10 @@ class GuardedPoolTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Refuse other schemes, off-list hosts and non-public literals; then the pool."""
-        if request.url.scheme not in {"http", "https"}:
-            raise EgressDenied(f"{self.policy.what} scheme {request.url.scheme!r} is not allowed")
-        host = request.url.host
-        self.policy.check_host(host)
-        if _literal(host.strip("[]")) is not None:
-            await self.policy.resolve(host, request.url.port or _default_port(request.url))
+        self.policy.admit(request.url)
+        origin = origin_of(str(request.url))
+        if origin is not None and _literal(origin[0]) is not None:
+            await self.policy.resolve(*origin)
         try:
             return await self._inner.handle_async_request(request)
         except httpx.TransportError as exc:
@@ -265,10 +267,6 @@ class GuardedPoolTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the pool."""
         await self._inner.aclose()
-
-
-def _default_port(url: httpx.URL) -> int:
-    return 443 if url.scheme == "https" else 80
 
 
 def guarded_client(

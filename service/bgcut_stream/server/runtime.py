@@ -14,23 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from typing import Any
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from bgcut_stream.redaction import redact as redact_secrets
 from bgcut_stream.server.settings import ServerSettings
 
-_SECRET_PARAMS = re.compile(r"((?:^|[?&;])(?:signed_request|api_key|token|key)=)[^&;#\s\"]*", re.I)
 REDACTED = "[redacted]"
 LINGER_S = 1.0
 
 
 def redact(text: str) -> str:
-    """``text`` with the values of token-like query parameters replaced."""
-    return _SECRET_PARAMS.sub(rf"\1{REDACTED}", text)
+    """``text`` with token-like query values (and any credentials) replaced."""
+    return redact_secrets(text, REDACTED)
 
 
 class RedactTokens(logging.Filter):

@@ -114,11 +114,6 @@ class CompactedTable:
         with self._lock:
             self._entries[key] = value
 
-    def discard(self, key: str) -> None:
-        """Undo ``remember`` (its record was never committed); the topic is not touched."""
-        with self._lock:
-            self._entries.pop(key, None)
-
     def put(self, key: str, value: str) -> None:
         """Set ``key`` locally at once and in the topic for the other instances."""
         self.remember(key, value)

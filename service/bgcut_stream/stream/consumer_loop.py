@@ -189,7 +189,7 @@ class ConsumerLoop(threading.Thread):
     def _dispatch(self) -> int:
         started = 0
         for key, ledger in self.ledgers.items():
-            while len(self.futures) < self._dispatch_limit:
+            while self._room() > 0:
                 msg = ledger.next_startable(
                     self.settings.max_in_flight_per_partition, self.settings.ordering
                 )

@@ -4,8 +4,8 @@ Only ``SUCCEEDED`` is remembered. A job whose last terminal event was ``FAILED``
 it is published again (``dlq replay`` or upstream): a failure is not an answer worth keeping,
 and remembering it would make the documented recovery (add credits, replay) a no-op.
 
-Memory is bounded by the dedupe window: entries live in time buckets (a set of 64-bit job_id
-digests each) and whole buckets expire; the topic behind it is ``compact,delete`` with the same
+Memory is bounded by the dedupe window: entries live in time buckets (64-bit job_id digests in a
+sorted array each) and whole buckets expire; the topic behind it is ``compact,delete`` with the same
 retention, so restore time is bounded too.
 """
 

@@ -22,12 +22,12 @@ from bgcut_stream.events.exceptions import EventError, RegistryUnavailableError
 from bgcut_stream.events.jobs import ImageJob
 from bgcut_stream.events.results import ImageResult, JobError, PhaseTimings
 from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.redaction import redact
 from bgcut_stream.stream.dead_letters import dead_letter_headers
 from bgcut_stream.stream.dedupe import Dedupe
 from bgcut_stream.stream.exceptions import INTERNAL, INVALID, JobFailure
 from bgcut_stream.stream.outcome import Outcome, OutRecord
 from bgcut_stream.stream.processor import JobProcessor
-from bgcut_stream.stream.redaction import redact
 from bgcut_stream.stream.settings import StreamSettings
 
 log = structlog.get_logger(__name__)
@@ -140,11 +140,15 @@ class JobHandler:
         result: ImageResult | None,
         failure: JobFailure | None,
     ) -> Outcome:
+        """The job's terminal records, then its metrics and log lines.
+
+        Encoding (which may raise ``RegistryUnavailableError`` and be retried) comes first, so
+        a retried call counts and logs the job once.
+        """
         if failure is not None:
             failure.detail = redact(failure.detail)[:MAX_DETAIL]
             result = self._failed(msg, job, failure)
         assert result is not None
-        self._count(result, failure, job)
         records = [
             OutRecord(
                 self.settings.results_topic,
@@ -163,8 +167,12 @@ class JobHandler:
                     ),
                 )
             )
+            log.warning(
+                "job_failed", reason=failure.reason, status=failure.code, detail=failure.detail
+            )
         else:
             records.append(Dedupe.marker(self.settings.done_table, result.job_id))
+        self._count(result, failure, job)
         return Outcome(tuple(records))
 
     def _failed(self, msg: Message, job: ImageJob | None, failure: JobFailure) -> ImageResult:
@@ -175,7 +183,6 @@ class JobHandler:
             or f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
         )
         structlog.contextvars.bind_contextvars(job_id=job_id)
-        log.warning("job_failed", reason=failure.reason, status=failure.code, detail=failure.detail)
         return ImageResult(
             job_id=job_id,
             status="FAILED",

@@ -59,11 +59,3 @@ class PausingManager:
         (self._global.add if on else self._global.discard)(reason)
         changed = [k for k in self._reasons if self._paused(k) != before[k]]
         self._apply(changed, on)
-
-    def has(self, reason: str) -> bool:
-        """Whether a global ``reason`` holds."""
-        return reason in self._global
-
-    def reasons(self, key: Key) -> set[str]:
-        """The reasons ``key`` is paused for (global ones included)."""
-        return set(self._global) | self._reasons.get(key, set())

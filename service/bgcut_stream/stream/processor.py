@@ -31,6 +31,7 @@ from bgcut_stream.client.exceptions import ApiStatusError
 from bgcut_stream.events.jobs import ImageJob, UploadedSource
 from bgcut_stream.events.results import Artifact, ImageResult, PhaseTimings
 from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.redaction import redact
 from bgcut_stream.stream.artifacts import ArtifactStore, artifact_key
 from bgcut_stream.stream.auth_gate import AuthGate
 from bgcut_stream.stream.compacted import CompactedTable
@@ -43,7 +44,6 @@ from bgcut_stream.stream.exceptions import (
     JobFailure,
     SourceError,
 )
-from bgcut_stream.stream.redaction import redact
 from bgcut_stream.stream.sources import FetchedImage, SourceFetcher
 
 log = structlog.get_logger(__name__)
