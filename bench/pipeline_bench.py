@@ -10,7 +10,8 @@ variant, 8 partitions, distinct keys), side by side in one run:
 3. ``service``: ``bgcut-stream run`` as a process (exactly-once, key ordering).
 
 ideal jobs/s = in-flight cap / (API latency x sequential calls per job: process, then the
-variants' downloads at once). Service CPU is read from /proc. ``--quick`` runs one cell.
+variants' downloads at once). Service CPU is read from /proc. ``--quick`` runs one cell;
+``PIPELINE_BENCH_PROFILE=FILE`` records each service run's first instance with ``py-spy`` (raw).
 """
 
 from __future__ import annotations
@@ -360,7 +361,6 @@ def fmt(value: float, digits: int = 1) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one cell: 64 in flight, 100 ms")
-    parser.add_argument("--service-only", action="store_true", help="skip the peers")
     parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
     args = parser.parse_args()
     grid = (
