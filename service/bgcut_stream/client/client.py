@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -32,6 +32,7 @@ from bgcut_stream.client.retry import retrying
 from bgcut_stream.client.segment import AiCutSession
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.client.transport import pooled_transport
+from bgcut_stream.net.cookieless import CookielessClient
 from bgcut_stream.net.egress import download_client
 
 log = structlog.get_logger(__name__)
@@ -124,7 +125,7 @@ class BackgroundCutClient:
             max_connections=self.settings.max_connections,
             max_keepalive_connections=self.settings.max_connections,
         )
-        self._http = httpx.AsyncClient(
+        self._http = CookielessClient(
             base_url=self.settings.base_url,
             timeout=timeout,
             limits=limits,
@@ -133,7 +134,7 @@ class BackgroundCutClient:
         )
         # Uploads keep httpx's own pool: a server may answer (401, 413) before reading a body,
         # and httpcore still reads that answer after a failed write where aiohttp gives up.
-        self._uploads = httpx.AsyncClient(
+        self._uploads = CookielessClient(
             base_url=self.settings.base_url, timeout=timeout, limits=limits, transport=transport
         )
         # Egress guard: API and CDN hosts only, public addresses, pinned, no redirect off-list.
@@ -141,6 +142,7 @@ class BackgroundCutClient:
         download_limits = httpx.Limits(
             max_connections=DOWNLOADS_PER_CONNECTION * self.settings.max_connections
         )
+        self._urls: dict[str, httpx.URL] = {}  # API path -> URL merged with base_url once
         self._downloads = download_client(
             self.settings, timeout=timeout, limits=download_limits, transport=transport
         )
@@ -183,7 +185,10 @@ class BackgroundCutClient:
         params: dict[str, str] | None = None,
         auth: bool = True,
     ) -> Model:
-        request_id = uuid.uuid4().hex
+        request_id = secrets.token_hex(16)
+        url = self._urls.get(path)
+        if url is None:  # httpx parses URLs in Python: merge each path once, not per call
+            url = self._urls[path] = self._http.build_request("POST", path).url
         attempts = None if image is None or image.rereadable else 1
         attempt_no = 0
         async for attempt in retrying(self.settings, attempts):
@@ -195,7 +200,7 @@ class BackgroundCutClient:
                     with map_exceptions(endpoint, request_id):
                         http = self._http if image is None else self._uploads
                         response = await http.post(
-                            path,
+                            url,
                             json=json,
                             params=params,
                             headers=headers,
@@ -371,5 +376,5 @@ class BackgroundCutClient:
             max_bytes=max_bytes or self.settings.max_download_bytes,
             expected_content_type=expected_content_type,
             expected_sha256=expected_sha256,
-            request_id=uuid.uuid4().hex,
+            request_id=secrets.token_hex(16),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -109,7 +109,7 @@ async def _copy(response: httpx.Response, sink: _Sink, url: str, max_bytes: int)
 
 
 async def _open(http: httpx.AsyncClient, url: str) -> httpx.Response:
-    async def send(target: str) -> httpx.Response:
+    async def send(target: httpx.URL) -> httpx.Response:
         request = http.build_request("GET", target)
         return await http.send(request, stream=True, follow_redirects=False)
 
@@ -134,7 +134,7 @@ async def download_to(
     The body is buffered in memory up to ``SPILL_BYTES`` and written by a worker thread in one
     go (file creation can block on a busy disk; the event loop must not).
     """
-    sink = _Sink(destination.parent / f".part-{uuid.uuid4().hex}")
+    sink = _Sink(destination.parent / f".part-{secrets.token_hex(16)}")
     try:
         with map_exceptions("download", request_id):
             response = await _open(http, url)

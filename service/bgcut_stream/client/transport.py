@@ -6,6 +6,8 @@ most of the event loop's time once dozens of requests are in flight. aiohttp's p
 idle connections in constant time. ``httpx-aiohttp`` adapts it to httpx's transport interface.
 
 The pool size follows ``max_connections`` (the stream service sets it to its in-flight cap).
+
+No client keeps cookies (``net.cookieless``); aiohttp's own jar is a dummy too.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def pooled_transport(
             resolver=resolver() if resolver is not None else None,
             ttl_dns_cache=10,
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=False)
+        return aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
 
     return AiohttpTransport(
         limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=KEEPALIVE_S),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -62,8 +62,11 @@ class ImageResult:
 
     def to_record(self) -> dict[str, Any]:
         """The Avro record."""
-        record = asdict(self)
-        record["error"] = None if self.error is None else asdict(self.error)
+        record = _shallow(self)  # not dataclasses.asdict: it deep-copies every value
+        record["artifacts"] = [_shallow(a) for a in self.artifacts]
+        record["timings"] = _shallow(self.timings)
+        record["error"] = None if self.error is None else _shallow(self.error)
+        record["metadata"] = dict(self.metadata)
         return record
 
     @classmethod
@@ -90,3 +93,8 @@ class ImageResult:
             completed_at=record["completed_at"],
             schema_version=int(record.get("schema_version", 1)),
         )
+
+
+def _shallow(obj: Any) -> dict[str, Any]:
+    """A dataclass instance's fields as a dict, values not copied."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}

@@ -14,6 +14,7 @@ Exceptions: ``EgressDenied`` (not retriable; a subclass of ``PermissionError``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,6 +26,8 @@ import aiohttp
 import aiohttp.abc
 import httpcore
 import httpx
+
+from bgcut_stream.net.cookieless import CookielessClient
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -58,6 +61,7 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast and not address.is_reserved
 
 
+@functools.lru_cache(maxsize=1024)  # the same few hosts are asked about for every download
 def _literal(name: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(name)
@@ -281,7 +285,7 @@ def guarded_client(
     ``transport`` replaces the guarded one (tests with an in-memory transport); the redirect and
     host checks of ``follow`` still apply.
     """
-    return httpx.AsyncClient(
+    return CookielessClient(
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,  # no proxy from the environment: it would connect for us, unchecked
@@ -356,7 +360,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 async def follow(
     client: httpx.AsyncClient,
     url: str,
-    send: Callable[[str], Awaitable[httpx.Response]],
+    send: Callable[[httpx.URL], Awaitable[httpx.Response]],
     *,
     max_redirects: int = MAX_REDIRECTS,
 ) -> httpx.Response:
@@ -366,15 +370,15 @@ async def follow(
     A target off the client's policy list is refused before any connection is made.
     """
     policy = policy_of(client)
+    target = httpx.URL(url)  # parsed once: httpx parses in Python
     for _ in range(max_redirects + 1):
-        target = httpx.URL(url)
         if policy is not None:
             if target.scheme not in {"http", "https"}:
                 raise EgressDenied(f"{policy.what} scheme {target.scheme!r} is not allowed")
             policy.check_host(target.host)
-        response = await send(url)
+        response = await send(target)
         if response.status_code not in REDIRECTS or "location" not in response.headers:
             return response
         await response.aclose()
-        url = str(target.join(response.headers["location"]))
+        target = target.join(response.headers["location"])
     raise EgressDenied(f"more than {max_redirects} redirects")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import uuid
+import secrets
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -100,7 +100,7 @@ class S3ArtifactStore:
 
     def destination(self, key: str) -> Path:
         """A staging file (uploaded, then deleted, by ``put``)."""
-        return self._staging / f"{uuid.uuid4().hex}{Path(key).suffix}"
+        return self._staging / f"{secrets.token_hex(16)}{Path(key).suffix}"
 
     def put(self, downloaded: Path, key: str, content_type: str) -> str:
         """Upload to ``s3://bucket/prefix/key`` and delete the local copy."""
