@@ -18,13 +18,15 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
-    KafkaException,
     Producer,
     TopicPartition,
 )
 
+from bgcut_stream.stream.topics import await_topic
+
 log = structlog.get_logger(__name__)
 RESTORE_BATCH = 1000
+TOPIC_WAIT_S = 15.0  # a topic created a moment ago may not be served yet
 
 
 class CompactedTable:
@@ -59,10 +61,7 @@ class CompactedTable:
     def _tail(self) -> None:
         consumer = Consumer(self._config)
         try:
-            meta = consumer.list_topics(self.topic, timeout=30)
-            topic_meta = meta.topics.get(self.topic)
-            if topic_meta is None or topic_meta.error is not None:
-                raise KafkaException(f"table topic {self.topic} is missing")
+            topic_meta = await_topic(consumer, self.topic, TOPIC_WAIT_S)
             partitions = [
                 TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in topic_meta.partitions
             ]
