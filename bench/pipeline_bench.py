@@ -6,7 +6,9 @@ variant, 8 partitions, distinct keys), side by side in one run:
 
 1. ``naive``: one job at a time (poll, process, download, commit);
 2. ``batch-gather``: the common hand-rolled alternative — poll N records, ``asyncio.gather``
-   them with a plain ``httpx.AsyncClient``, commit, repeat;
+   them with a plain ``httpx.AsyncClient``, commit, repeat (``batch_gather_peer.py``), twice:
+   in a fresh venv with only ``httpx`` and ``confluent-kafka`` installed (what its authors
+   have) and in the project's venv (our dependency set, sniffio included);
 3. ``service``: ``bgcut-stream run`` as a process (exactly-once, key ordering).
 
 ideal jobs/s = in-flight cap / (API latency x sequential calls per job: process, then the
@@ -17,7 +19,6 @@ variants' downloads at once). Service CPU is read from /proc. ``--quick`` runs o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -256,7 +257,7 @@ def run_service(
         spy = (
             subprocess.Popen(
                 [
-                    "py-spy",
+                    shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy",
                     "record",
                     "-p",
                     str(procs[0].pid),
@@ -265,7 +266,9 @@ def run_service(
                     "-o",
                     profile,
                     "-d",
-                    "8",
+                    "10",
+                    "--rate",
+                    os.environ.get("PIPELINE_BENCH_PROFILE_RATE", "100"),
                     "--threads",
                     "--nonblocking",
                 ],
@@ -296,62 +299,70 @@ def run_service(
     }
 
 
-async def _one(http: httpx.AsyncClient, api: str, variants: int) -> float:
-    started = time.perf_counter()
-    body = {
-        "unique_filename": "u-1",
-        "variants": [v.model_dump(mode="json") for v in VARIANTS[variants]],
-    }
-    response = await http.post(
-        f"{api}/v3/remove-bg/process-image/", json=body, headers={"Authorization": "bench"}
-    )
-    response.raise_for_status()
-    urls = response.json()["output_urls"].values()
-    downloads = await asyncio.gather(*(http.get(u) for u in urls))
-    for download in downloads:
-        download.raise_for_status()
-    return time.perf_counter() - started
+PEER_VENV = ROOT / ".bgcut" / "bench-peer-venv"
+PEER_PACKAGES = ("httpx", "confluent-kafka")
 
 
-def run_peer(bootstrap: str, api: str, cell: Cell, count: int, batch: int) -> dict[str, float]:
-    """``batch`` = 1: the naive consumer; otherwise poll ``batch``, gather, commit."""
+def peer_python() -> tuple[str | None, str]:
+    """The interpreter of a fresh venv with only ``pip install httpx confluent-kafka`` in it.
+
+    That is what a team writing the batch-gather consumer starts from (today's httpx pulls an
+    anyio that no longer needs sniffio, which httpcore then looks for on every request; this
+    project depends on sniffio). Returns (python, "") or (None, why not).
+    """
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES],
+                check=True,
+                timeout=600,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            shutil.rmtree(PEER_VENV, ignore_errors=True)
+            return None, f"could not build the peer venv ({exc})"
+    return str(python), ""
+
+
+def run_peer(
+    bootstrap: str, api: str, cell: Cell, count: int, batch: int, python: str
+) -> dict[str, Any]:
+    """``batch_gather_peer.py`` under ``python``: ``batch`` = 1 naive, else poll/gather/commit."""
     topic = f"peer-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic)
     publish(bootstrap, topic, count, cell.variants)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}-peer",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+    variants = json.dumps([v.model_dump(mode="json") for v in VARIANTS[cell.variants]])
+    done = subprocess.run(
+        [
+            python,
+            str(HERE / "batch_gather_peer.py"),
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--api",
+            api,
+            "--count",
+            str(count),
+            "--batch",
+            str(batch),
+            "--variants",
+            variants,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
-    consumer.subscribe([topic])
-    durations: list[float] = []
-    cpu0 = time.process_time()
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
-    async def main() -> float:
-        async with httpx.AsyncClient(timeout=60) as http:
-            started: float | None = None
-            while len(durations) < count:
-                msgs = [m for m in consumer.consume(batch, timeout=0.5) if not m.error()]
-                if not msgs:
-                    continue
-                started = started or time.perf_counter()
-                durations.extend(
-                    await asyncio.gather(*(_one(http, api, cell.variants) for _ in msgs))
-                )
-                consumer.commit(asynchronous=False)
-            return time.perf_counter() - (started or time.perf_counter())
 
-    elapsed = asyncio.run(main())
-    cpu = time.process_time() - cpu0
-    consumer.close()
-    return {
-        "jobs_s": count / elapsed,
-        "cpu_ms": 1000 * cpu / count,
-        "job_ms": 1000 * statistics.fmean(durations),
-    }
+def peer_jobs(cell: Cell, count: int) -> int:
+    """Jobs for a peer run: whole batches (a partial last batch would cost a full round), at
+    least 4 of them and about 800 jobs, at most the service's count."""
+    batches = max(4, -(-800 // cell.in_flight))
+    return min(count // cell.in_flight, batches) * cell.in_flight
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -368,13 +379,19 @@ def main() -> None:
         if args.quick
         else [Cell(f, lat, v) for v in (1, 3) for lat in (50, 100, 400) for f in (16, 64, 256)]
     )
+    fresh, why = peer_python()
+    if fresh is None:
+        print(f"batch-gather in a fresh venv: n/a, {why}", file=sys.stderr)
     headers = [
         "in flight", "API latency ms", "variants", "jobs", "ideal jobs/s",
-        "naive jobs/s", "batch-gather jobs/s", "service jobs/s", "service % of ideal",
-        "service ÷ batch-gather", "service CPU ms/job", "batch-gather CPU ms/job",
-        "service mean job ms", "API time per job ms",
+        "naive jobs/s", "batch-gather jobs/s (fresh venv)", "batch-gather jobs/s (project venv)",
+        "service jobs/s", "service % of ideal", "service ÷ batch-gather (fresh venv)",
+        "service ÷ batch-gather (project venv)", "service CPU ms/job",
+        "batch-gather CPU ms/job (fresh / project venv)", "service mean job ms",
+        "API time per job ms",
     ]  # fmt: skip
     rows = []
+    peer_versions: dict[str, dict[str, str]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp,
         kafka(ROOT / ".bgcut" / "kafka") as broker,
@@ -384,19 +401,22 @@ def main() -> None:
             count = cell.jobs(args.seconds)
             with stub(cell.latency_ms) as api:
                 service = run_service(broker.bootstrap, api, cell, count, work)
-            with stub(cell.latency_ms) as api:
-                gather = run_peer(broker.bootstrap, api, cell, count, cell.in_flight)
+            peers = {}
+            for name, python in (("fresh", fresh), ("project", sys.executable)):
+                if python is None:
+                    continue
+                with stub(cell.latency_ms) as api:
+                    peers[name] = run_peer(
+                        broker.bootstrap, api, cell, peer_jobs(cell, count), cell.in_flight, python
+                    )
             with stub(cell.latency_ms) as api:
                 naive = run_peer(
-                    broker.bootstrap, api, cell, max(10, int(2000 / cell.latency_ms)), 1
-                )
-            row = [
-                str(cell.in_flight), str(cell.latency_ms), str(cell.variants), str(count),
-                fmt(cell.ideal), fmt(naive["jobs_s"]), fmt(gather["jobs_s"]),
-                fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
-                f"{service['jobs_s'] / gather['jobs_s']:.2f}x", fmt(service["cpu_ms"], 2),
-                fmt(gather["cpu_ms"], 2), fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
-            ]  # fmt: skip
+                    broker.bootstrap, api, cell, max(10, int(2000 / cell.latency_ms)), 1,
+                    fresh or sys.executable,
+                )  # fmt: skip
+
+            peer_versions.update({name: result["versions"] for name, result in peers.items()})
+            row = row_of(cell, count, naive, peers, service)
             rows.append(row)
             print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
         shutil.rmtree(artifact_root(work), ignore_errors=True)
@@ -408,12 +428,39 @@ def main() -> None:
             three = run_service(broker.bootstrap, api, scale, count, work, 3, scale.in_flight, 12)
         shutil.rmtree(artifact_root(work), ignore_errors=True)
     print("\n" + table(headers, rows))
+    for name, versions in peer_versions.items():
+        print(f"\nbatch-gather, {name} venv: {versions}")
     print(
         f"\nScale-out, {scale.in_flight} in flight each, {scale.latency_ms} ms, 12 partitions, "
         f"{count} jobs published once the group settled: "
         f"1 instance {one['jobs_s']:.1f} jobs/s, 3 instances {three['jobs_s']:.1f} jobs/s, "
         f"ratio {three['jobs_s'] / one['jobs_s']:.2f}x"
     )
+
+
+def row_of(
+    cell: Cell,
+    count: int,
+    naive: dict[str, Any],
+    peers: dict[str, dict[str, Any]],
+    service: dict[str, float],
+) -> list[str]:
+    """One line of the table."""
+
+    def peer(name: str, key: str, digits: int = 1) -> str:
+        return fmt(peers[name][key], digits) if name in peers else "n/a"
+
+    def ratio(name: str) -> str:
+        return f"{service['jobs_s'] / peers[name]['jobs_s']:.2f}x" if name in peers else "n/a"
+
+    return [
+        str(cell.in_flight), str(cell.latency_ms), str(cell.variants), str(count),
+        fmt(cell.ideal), fmt(naive["jobs_s"]), peer("fresh", "jobs_s"), peer("project", "jobs_s"),
+        fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
+        ratio("fresh"), ratio("project"), fmt(service["cpu_ms"], 2),
+        f"{peer('fresh', 'cpu_ms', 2)} / {peer('project', 'cpu_ms', 2)}",
+        fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
+    ]  # fmt: skip
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
