@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 from bgcut_stream.api.models import OutputVariant
 from bgcut_stream.events.codec import AvroCodec
 from bgcut_stream.events.jobs import ImageJob, InlineSource, UploadedSource
+from bgcut_stream.events.results import ImageResult
 from bgcut_stream.events.schemas import IMAGE_JOB, bundled
 from bgcut_stream.imaging.saliency import SaliencyModel
 from tests.support.images import encode, sample_photo
@@ -423,3 +425,63 @@ def test_a_saturated_service_buffers_every_record_and_skips_none(
             message="every job has a result",
         )
     assert sorted(r.job_id for r in harness.all_results(idle_s=1)) == sorted(ids)
+
+
+def _api_work(result: ImageResult) -> tuple[float, float]:
+    """When the job's API work ran: (start, end) in epoch seconds."""
+    end = result.completed_at.timestamp()
+    return end - result.timings.total_s, end
+
+
+@pytest.mark.parametrize(
+    ("ordering", "per_partition", "keys"),
+    [("partition", 1, ["k"] * 8), ("key", 3, ["a", "b", "a", "c", "b", "a", "c", "a"])],
+)
+def test_caps_and_ordering_hold_with_jobs_handed_over_beyond_them(
+    kafka_bootstrap: str,
+    server: RunningServer,
+    tmp_path: Path,
+    ordering: str,
+    per_partition: int,
+    keys: list[str],
+) -> None:
+    """More records than the per-partition cap are handed to the event loop (so a finishing
+    job's successor starts at once); they still queue for the partition's slots: at most
+    ``per_partition`` jobs of a partition call the API at once, a partition's (or a key's) jobs
+    run in offset order and never overlap when the rules say one at a time."""
+    server.set_faults(latency_ms=150)
+    harness = StreamHarness(
+        kafka_bootstrap,
+        server.url,
+        tmp_path / "a",
+        partitions=1,
+        overrides={
+            "max_in_flight": 8,
+            "max_in_flight_per_partition": per_partition,
+            "ordering": ordering,
+        },
+    )
+    for seq, key in enumerate(keys):
+        job = ImageJob(
+            job_id=f"cap-{ordering}-{seq}",
+            source=InlineSource(tiny(600 + seq)),
+            metadata={"seq": str(seq)},
+        )
+        harness.publish(job, key=key)
+    with harness.running():
+        results = harness.results(len(keys))
+    runs = sorted((_api_work(r), int(r.metadata["seq"])) for r in results)
+    assert all(r.status == "SUCCEEDED" for r in results)
+    slack = 0.005  # end = the result's completed_at, taken just after the job's own clock
+
+    def at_once(at: float) -> int:
+        return sum(1 for (s, e), _ in runs if s <= at < e - slack)
+
+    assert max(at_once(start) for (start, _), _ in runs) <= per_partition
+    for key in set(keys):
+        mine = [(span, seq) for span, seq in runs if keys[seq] == key]
+        assert [seq for _, seq in mine] == sorted(seq for _, seq in mine)  # offset order
+        for ((_, end), _), ((start, _), _) in itertools.pairwise(mine):
+            assert start >= end - slack  # one at a time
+    if per_partition > 1:  # the cap was used: distinct keys did run side by side
+        assert max(at_once(start) for (start, _), _ in runs) > 1

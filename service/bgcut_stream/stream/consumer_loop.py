@@ -5,9 +5,9 @@ when a slot is free (global cap, per-partition cap, key ordering) the ``JobHandl
 runs it on the service's event loop; its ``Outcome`` comes back through a queue into the ledger;
 the ledger's finished prefix, with the position derived from the consumed records, goes to the
 ``Committer`` (one transaction in exactly-once mode). librdkafka objects are used from this
-thread only. A few more jobs than there are API slots are handed to the event loop, so a
-finishing job's slot is taken at once there; the finishing job also wakes this thread, which
-hands over the next records without waiting for a timer.
+thread only. A few more jobs than there are API slots, overall and per partition, are handed to
+the event loop, so a finishing job's slot is taken at once there; the finishing job also wakes
+this thread, which hands over the next records without waiting for a timer.
 """
 
 from __future__ import annotations
@@ -96,9 +96,15 @@ class ConsumerLoop(threading.Thread):
         # The handler holds one of ``max_in_flight`` API slots while it calls the API; up to
         # PREFETCH more jobs are handed over, waiting for a slot on the event loop, so a
         # finishing job's slot is taken at once, without a round trip through this thread.
-        self._dispatch_limit = settings.max_in_flight + max(
-            1, int(settings.max_in_flight * PREFETCH)
-        )
+        prefetch = max(1, int(settings.max_in_flight * PREFETCH))
+        self._dispatch_limit = settings.max_in_flight + prefetch
+        # a finishing job wakes this thread once this many handed-over jobs are missing from
+        # the event loop (each wake-up is a full tick, contending for the GIL with the loop)
+        self._wake_deficit = max(1, prefetch // 4)
+        # the same per partition: the handler holds a partition slot around the API work too,
+        # so a finishing job's successor in its partition starts without this thread
+        per_partition = settings.max_in_flight_per_partition
+        self._partition_limit = per_partition + max(1, int(per_partition * PREFETCH))
         self.ledgers: dict[Key, PartitionLedger] = {}
         self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
         self._completions: queue.SimpleQueue[tuple[JobKey, Outcome | None]] = queue.SimpleQueue()
@@ -190,9 +196,7 @@ class ConsumerLoop(threading.Thread):
         started = 0
         for key, ledger in self.ledgers.items():
             while self._room() > 0:
-                msg = ledger.next_startable(
-                    self.settings.max_in_flight_per_partition, self.settings.ordering
-                )
+                msg = ledger.next_startable(self._partition_limit, self.settings.ordering)
                 if msg is None:
                     break
                 self._start(key, msg)
@@ -215,7 +219,9 @@ class ConsumerLoop(threading.Thread):
                 except Exception:  # a double fault: the job is redone after a rebalance
                     log.exception("job_outcome_lost", offset=job_key[2])
             self._completions.put((job_key, outcome))
-            self._wake.set()
+            on_loop = len(self.futures) - self._completions.qsize()  # running or queued there
+            if self._dispatch_limit - on_loop >= self._wake_deficit:
+                self._wake.set()
 
         future.add_done_callback(done)
 

@@ -64,6 +64,7 @@ class JobHandler:
         self.dedupe = dedupe
         self.metrics = metrics
         self.slots = asyncio.Semaphore(settings.max_in_flight)  # API work at once
+        self._partition_slots: dict[tuple[str | None, int | None], asyncio.Semaphore] = {}
 
     async def __call__(self, msg: Message) -> Outcome:
         """Handle ``msg``; always returns its outcome (cancellation aside)."""
@@ -110,7 +111,10 @@ class JobHandler:
             return Outcome()
         succeeded = False
         try:
-            async with self.slots:  # only the API work holds one of the in-flight slots
+            # only the API work holds a slot: its partition's first (records may be handed
+            # over beyond the per-partition cap; they queue here in offset order), then one
+            # of the global ones
+            async with self._partition_slot(msg), self.slots:
                 self.metrics.in_flight.inc()
                 try:
                     result = await self.processor.run(job)
@@ -122,6 +126,14 @@ class JobHandler:
         finally:
             self.dedupe.release(job.job_id, succeeded)
         return await self._registry_bound(partial(self._finish, msg, job, result, None))
+
+    def _partition_slot(self, msg: Message) -> asyncio.Semaphore:
+        key = (msg.topic(), msg.partition())
+        slot = self._partition_slots.get(key)
+        if slot is None:
+            slot = asyncio.Semaphore(self.settings.max_in_flight_per_partition)
+            self._partition_slots[key] = slot
+        return slot
 
     def crashed(self, msg: Message, exc: BaseException) -> Outcome:
         """The outcome of a record whose handling raised: an ``internal`` failure."""
