@@ -70,6 +70,11 @@ class Cell:
     variants: int
 
     @property
+    def key(self) -> tuple[int, int, int]:
+        """(in flight, latency ms, variants)."""
+        return self.in_flight, self.latency_ms, self.variants
+
+    @property
     def ideal(self) -> float:
         """Jobs/s if every slot were busy all the time (2 sequential API round trips a job)."""
         return self.in_flight / (2 * self.latency_ms / 1000)
@@ -150,6 +155,14 @@ def read_results(bootstrap: str, topic: str, count: int, timeout_s: float) -> li
     if len(got) < count:
         raise RuntimeError(f"only {len(got)} of {count} results in {timeout_s}s")
     return got
+
+
+def drop_topics(bootstrap: str, prefix: str) -> None:
+    """Delete a run's topics, so that later runs meet a broker no busier than the first."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})  # no info lines
+    names = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        future.result(60)
 
 
 def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 120) -> None:
@@ -287,6 +300,8 @@ def run_service(
             proc.terminate()
         for proc in procs:
             proc.wait(60)
+        shutil.rmtree(artifact_root(work), ignore_errors=True)
+    drop_topics(bootstrap, topic)
     start = first_call(api)
     end = max(ts for ts, _ in results)
     timings = [ImageResult.from_record(RESULT_CODEC.decode(v)).timings for _, v in results]
@@ -355,6 +370,7 @@ def run_peer(
         text=True,
         timeout=1800,
     )
+    drop_topics(bootstrap, topic)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -373,6 +389,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one cell: 64 in flight, 100 ms")
     parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
+    parser.add_argument(
+        "--reps", type=int, default=3, help="runs of the goal cells (64/100 ms, 256/400 ms)"
+    )
     args = parser.parse_args()
     grid = (
         [Cell(64, 100, 1)]
@@ -385,7 +404,8 @@ def main() -> None:
     headers = [
         "in flight", "API latency ms", "variants", "jobs", "ideal jobs/s",
         "naive jobs/s", "batch-gather jobs/s (fresh venv)", "batch-gather jobs/s (project venv)",
-        "service jobs/s", "service % of ideal", "service ÷ batch-gather (fresh venv)",
+        "service runs", "service jobs/s", "service % of ideal",
+        "service ÷ batch-gather (fresh venv)",
         "service ÷ batch-gather (project venv)", "service CPU ms/job",
         "batch-gather CPU ms/job (fresh / project venv)", "service mean job ms",
         "API time per job ms",
@@ -394,39 +414,42 @@ def main() -> None:
     peer_versions: dict[str, dict[str, str]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp,
-        kafka(ROOT / ".bgcut" / "kafka") as broker,
+        kafka(Path(tmp) / "kafka") as broker,  # a fresh broker: no topics left from other runs
     ):
         work = Path(tmp)
         for cell in grid:
             count = cell.jobs(args.seconds)
-            with stub(cell.latency_ms) as api:
-                service = run_service(broker.bootstrap, api, cell, count, work)
-            peers = {}
-            for name, python in (("fresh", fresh), ("project", sys.executable)):
-                if python is None:
-                    continue
+            reps = args.reps if cell.key in GOAL_CELLS else 1
+            jobs = peer_jobs(cell, count)
+            services: list[dict[str, Any]] = []
+            peer_runs: dict[str, list[dict[str, Any]]] = {}
+            for _ in range(reps):  # interleaved, so that drift hits every contender alike
                 with stub(cell.latency_ms) as api:
-                    peers[name] = run_peer(
-                        broker.bootstrap, api, cell, peer_jobs(cell, count), cell.in_flight, python
-                    )
+                    services.append(run_service(broker.bootstrap, api, cell, count, work))
+                for name, python in (("fresh", fresh), ("project", sys.executable)):
+                    if python is None:
+                        continue
+                    with stub(cell.latency_ms) as api:
+                        run = run_peer(broker.bootstrap, api, cell, jobs, cell.in_flight, python)
+                        peer_runs.setdefault(name, []).append(run)
+            service = median_of(services)
+            peers = {name: median_of(runs) for name, runs in peer_runs.items()}
             with stub(cell.latency_ms) as api:
                 naive = run_peer(
                     broker.bootstrap, api, cell, max(10, int(2000 / cell.latency_ms)), 1,
                     fresh or sys.executable,
                 )  # fmt: skip
 
-            peer_versions.update({name: result["versions"] for name, result in peers.items()})
+            peer_versions.update({name: runs[0]["versions"] for name, runs in peer_runs.items()})
             row = row_of(cell, count, naive, peers, service)
             rows.append(row)
             print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
-        shutil.rmtree(artifact_root(work), ignore_errors=True)
         scale = Cell(64, 400, 1)
         count = scale.jobs(args.seconds, low=300) * 3
         with stub(scale.latency_ms) as api:
             one = run_service(broker.bootstrap, api, scale, count, work, 1, scale.in_flight, 12)
         with stub(scale.latency_ms) as api:
             three = run_service(broker.bootstrap, api, scale, count, work, 3, scale.in_flight, 12)
-        shutil.rmtree(artifact_root(work), ignore_errors=True)
     print("\n" + table(headers, rows))
     for name, versions in peer_versions.items():
         print(f"\nbatch-gather, {name} venv: {versions}")
@@ -436,6 +459,31 @@ def main() -> None:
         f"1 instance {one['jobs_s']:.1f} jobs/s, 3 instances {three['jobs_s']:.1f} jobs/s, "
         f"ratio {three['jobs_s'] / one['jobs_s']:.2f}x"
     )
+
+
+GOAL_CELLS = {(64, 100, 1), (256, 400, 1)}  # the issue's goals: each run --reps times
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over ``runs``, with the spread of jobs/s and CPU kept."""
+    out: dict[str, Any] = {
+        key: statistics.median(r[key] for r in runs)
+        for key, value in runs[0].items()
+        if isinstance(value, float | int)
+    }
+    out["runs"] = len(runs)
+    out["spread"] = {
+        key: (min(r[key] for r in runs), max(r[key] for r in runs)) for key in ("jobs_s", "cpu_ms")
+    }
+    return out
+
+
+def runs_of(result: dict[str, Any]) -> str:
+    """How many runs a figure is the median of, and their range."""
+    if result["runs"] == 1:
+        return "1"
+    (j0, j1), (c0, c1) = result["spread"]["jobs_s"], result["spread"]["cpu_ms"]
+    return f"median of {result['runs']} (jobs/s {j0:.0f}-{j1:.0f}, CPU {c0:.2f}-{c1:.2f})"
 
 
 def row_of(
@@ -456,7 +504,7 @@ def row_of(
     return [
         str(cell.in_flight), str(cell.latency_ms), str(cell.variants), str(count),
         fmt(cell.ideal), fmt(naive["jobs_s"]), peer("fresh", "jobs_s"), peer("project", "jobs_s"),
-        fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
+        runs_of(service), fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
         ratio("fresh"), ratio("project"), fmt(service["cpu_ms"], 2),
         f"{peer('fresh', 'cpu_ms', 2)} / {peer('project', 'cpu_ms', 2)}",
         fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
