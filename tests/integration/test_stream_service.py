@@ -485,3 +485,39 @@ def test_caps_and_ordering_hold_with_jobs_handed_over_beyond_them(
             assert start >= end - slack  # one at a time
     if per_partition > 1:  # the cap was used: distinct keys did run side by side
         assert max(at_once(start) for (start, _), _ in runs) > 1
+
+
+def test_no_partition_waits_behind_another_partitions_backlog(
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
+) -> None:
+    """Fewer slots than partitions x per-partition cap: records are handed over round-robin,
+    so every partition's jobs start early rather than after the first partitions drain."""
+    server.set_faults(latency_ms=100)
+    partitions, per_partition = 4, 8
+    harness = StreamHarness(
+        kafka_bootstrap,
+        server.url,
+        tmp_path / "a",
+        partitions=partitions,
+        overrides={"max_in_flight": 2, "max_in_flight_per_partition": 2},
+    )
+    publisher = harness.publisher
+    for seq in range(per_partition):
+        for partition in range(partitions):
+            job = ImageJob(
+                job_id=f"fair-{partition}-{seq}",
+                source=InlineSource(tiny(700 + seq)),
+                metadata={"partition": str(partition)},
+            )
+            publisher.producer.produce(
+                harness.settings.jobs_topic,
+                key=job.job_id.encode(),
+                value=publisher.codec.encode(job.to_record()),
+                partition=partition,
+            )
+    publisher.flush()
+    with harness.running():
+        results = harness.results(partitions * per_partition)
+    order = [r.metadata["partition"] for r in results]  # as committed
+    # every partition has results in the first half (in turn, not after the others drained)
+    assert set(order[: len(order) // 2]) == {str(p) for p in range(partitions)}, order

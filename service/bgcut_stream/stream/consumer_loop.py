@@ -6,8 +6,9 @@ runs it on the service's event loop; its ``Outcome`` comes back through a queue 
 the ledger's finished prefix, with the position derived from the consumed records, goes to the
 ``Committer`` (one transaction in exactly-once mode). librdkafka objects are used from this
 thread only. A few more jobs than there are API slots, overall and per partition, are handed to
-the event loop, so a finishing job's slot is taken at once there; the finishing job also wakes
-this thread, which hands over the next records without waiting for a timer.
+the event loop, so a finishing job's slot is taken at once there; finishing jobs also wake this
+thread (at once when the loop runs short of handed-over jobs, else every few), which hands over
+the next records without waiting for a timer.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class ConsumerLoop(threading.Thread):
         per_partition = settings.max_in_flight_per_partition
         self._partition_limit = per_partition + max(1, int(per_partition * PREFETCH))
         self.ledgers: dict[Key, PartitionLedger] = {}
+        self._rotation = 0  # which partition's records are handed over first next time
         self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
         self._completions: queue.SimpleQueue[tuple[JobKey, Outcome | None]] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -193,14 +195,32 @@ class ConsumerLoop(threading.Thread):
             self.pausing.mark(key, BACKPRESSURE, on=True)
 
     def _dispatch(self) -> int:
+        """Hand records over while there is room, one per partition per round.
+
+        First up to each partition's cap (records that can call the API at once), then the
+        few more that wait for a partition slot on the event loop. The first partition
+        rotates, so that no partition waits behind another's backlog.
+        """
         started = 0
+        order = list(self.ledgers)
+        if order:
+            first = self._rotation % len(order)
+            order = order[first:] + order[:first]
+            self._rotation += 1
+        for limit in (self.settings.max_in_flight_per_partition, self._partition_limit):
+            keys = order
+            while keys and self._room() > 0:
+                startable = []
+                for key in keys:
+                    if self._room() <= 0:
+                        break
+                    msg = self.ledgers[key].next_startable(limit, self.settings.ordering)
+                    if msg is not None:
+                        self._start(key, msg)
+                        started += 1
+                        startable.append(key)
+                keys = startable
         for key, ledger in self.ledgers.items():
-            while self._room() > 0:
-                msg = ledger.next_startable(self._partition_limit, self.settings.ordering)
-                if msg is None:
-                    break
-                self._start(key, msg)
-                started += 1
             if ledger.waiting <= self.settings.partition_buffer // 2:
                 self.pausing.mark(key, BACKPRESSURE, on=False)
         return started
