@@ -373,9 +373,7 @@ async def follow(
     target = httpx.URL(url)  # parsed once: httpx parses in Python
     for _ in range(max_redirects + 1):
         if policy is not None:
-            if target.scheme not in {"http", "https"}:
-                raise EgressDenied(f"{policy.what} scheme {target.scheme!r} is not allowed")
-            policy.check_host(target.host)
+            policy.admit(target)
         response = await send(target)
         if response.status_code not in REDIRECTS or "location" not in response.headers:
             return response
