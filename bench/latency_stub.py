@@ -1,9 +1,11 @@
-"""A latency-only BackgroundCut API stub: canned answers after a fixed delay, near-zero CPU.
+"""A latency-only BackgroundCut API stub: canned answers after a delay, near-zero CPU.
 
 Raw asyncio HTTP/1.1 with keep-alive (no framework, so its own CPU stays out of the figures):
 upload → a unique_filename, process → output URLs on this host, ``/files/…`` → a tiny image of
 the variant's format, ``…/presign/`` → a token. ``GET /_stats`` reports request counts and the
-time of the first API call. Run: ``python bench/latency_stub.py --port P --latency-ms 100``.
+time of the first API call. The delay is fixed, or with ``--jitter S`` drawn per call from a
+lognormal distribution of that mean and shape S (seeded: the same draws every run), as a real
+API's latency varies. Run: ``python bench/latency_stub.py --port P --latency-ms 100``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 import asyncio
 import io
 import json
+import math
+import random
 import time
 from typing import Any
 
@@ -32,13 +36,22 @@ def _images() -> dict[str, bytes]:
 class Stub:
     """Shared state: the delay, the canned images, counters."""
 
-    def __init__(self, latency_s: float, base: str) -> None:
+    def __init__(self, latency_s: float, base: str, jitter: float = 0.0) -> None:
         self.latency_s = latency_s
+        self.jitter = jitter
+        self._random = random.Random(13)
         self.base = base
         self.images = _images()
         self.counts: dict[str, int] = {}
         self.first_call: float | None = None
         self.uploads = 0
+
+    def delay(self) -> float:
+        """Seconds before the next answer: the mean, or a lognormal draw of that mean."""
+        if not self.jitter:
+            return self.latency_s
+        mu = math.log(self.latency_s) - self.jitter**2 / 2  # so that the mean is latency_s
+        return self._random.lognormvariate(mu, self.jitter)
 
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
         """(status, content type, body) for one request."""
@@ -91,7 +104,7 @@ async def _serve_connection(
             length = int(headers.get("content-length", "0"))
             body = await reader.readexactly(length) if length else b""
             if path != "/_stats":
-                await asyncio.sleep(stub.latency_s)
+                await asyncio.sleep(stub.delay())
             status, content_type, payload = stub.answer(method, path, body)
             writer.write(
                 f"HTTP/1.1 {status} OK\r\ncontent-type: {content_type}\r\n"
@@ -105,9 +118,9 @@ async def _serve_connection(
         writer.close()
 
 
-async def main(port: int, latency_ms: float) -> None:
+async def main(port: int, latency_ms: float, jitter: float) -> None:
     """Serve until killed."""
-    stub = Stub(latency_ms / 1000, f"http://127.0.0.1:{port}")
+    stub = Stub(latency_ms / 1000, f"http://127.0.0.1:{port}", jitter)
     server = await asyncio.start_server(
         lambda r, w: _serve_connection(stub, r, w), "127.0.0.1", port, backlog=4096
     )
@@ -118,6 +131,7 @@ async def main(port: int, latency_ms: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="mean delay per call")
+    parser.add_argument("--jitter", type=float, default=0.0, help="lognormal shape; 0: fixed")
     args = parser.parse_args()
-    asyncio.run(main(args.port, args.latency_ms))
+    asyncio.run(main(args.port, args.latency_ms, args.jitter))

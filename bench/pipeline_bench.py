@@ -12,7 +12,9 @@ variant, 8 partitions, distinct keys), side by side in one run:
 3. ``service``: ``bgcut-stream run`` as a process (exactly-once, key ordering).
 
 ideal jobs/s = in-flight cap / (API latency x sequential calls per job: process, then the
-variants' downloads at once). Service CPU is read from /proc. ``--quick`` runs one cell;
+variants' downloads at once). Service CPU is read from /proc. After the issue's grid (a fixed
+latency), two rows at 64 in flight whose latency varies per call (lognormal, same mean; see
+``VARYING``). ``--quick`` runs one cell;
 ``PIPELINE_BENCH_PROFILE=FILE`` records each service run's first instance with ``py-spy`` (raw).
 """
 
@@ -66,8 +68,18 @@ class Cell:
     """One point of the grid."""
 
     in_flight: int
-    latency_ms: int
+    latency_ms: int  # the mean, with jitter
     variants: int
+    jitter: float = 0.0  # lognormal shape of the API's latency per call; 0: fixed
+
+    @property
+    def latency(self) -> str:
+        """The latency column: ms, and how it varies."""
+        return (
+            f"{self.latency_ms} (lognormal, sigma {self.jitter})"
+            if self.jitter
+            else str(self.latency_ms)
+        )
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -85,8 +97,8 @@ class Cell:
 
 
 @contextmanager
-def stub(latency_ms: int) -> Any:
-    """The latency-only API on a free port."""
+def stub(latency_ms: int, jitter: float = 0.0) -> Any:
+    """The latency-only API on a free port (``jitter``: see ``latency_stub.py``)."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -96,6 +108,8 @@ def stub(latency_ms: int) -> Any:
             str(port),
             "--latency-ms",
             str(latency_ms),
+            "--jitter",
+            str(jitter),
         ]
     )
     url = f"http://127.0.0.1:{port}"
@@ -397,6 +411,7 @@ def main() -> None:
         [Cell(64, 100, 1)]
         if args.quick
         else [Cell(f, lat, v) for v in (1, 3) for lat in (50, 100, 400) for f in (16, 64, 256)]
+        + VARYING
     )
     fresh, why = peer_python()
     if fresh is None:
@@ -419,22 +434,22 @@ def main() -> None:
         work = Path(tmp)
         for cell in grid:
             count = cell.jobs(args.seconds)
-            reps = args.reps if cell.key in GOAL_CELLS else 1
+            reps = args.reps if cell.key in GOAL_CELLS or cell.jitter else 1
             jobs = peer_jobs(cell, count)
             services: list[dict[str, Any]] = []
             peer_runs: dict[str, list[dict[str, Any]]] = {}
             for _ in range(reps):  # interleaved, so that drift hits every contender alike
-                with stub(cell.latency_ms) as api:
+                with stub(cell.latency_ms, cell.jitter) as api:
                     services.append(run_service(broker.bootstrap, api, cell, count, work))
                 for name, python in (("fresh", fresh), ("project", sys.executable)):
                     if python is None:
                         continue
-                    with stub(cell.latency_ms) as api:
+                    with stub(cell.latency_ms, cell.jitter) as api:
                         run = run_peer(broker.bootstrap, api, cell, jobs, cell.in_flight, python)
                         peer_runs.setdefault(name, []).append(run)
             service = median_of(services)
             peers = {name: median_of(runs) for name, runs in peer_runs.items()}
-            with stub(cell.latency_ms) as api:
+            with stub(cell.latency_ms, cell.jitter) as api:
                 naive = run_peer(
                     broker.bootstrap, api, cell, max(10, int(2000 / cell.latency_ms)), 1,
                     fresh or sys.executable,
@@ -462,6 +477,9 @@ def main() -> None:
 
 
 GOAL_CELLS = {(64, 100, 1), (256, 400, 1)}  # the issue's goals: each run --reps times
+# Beyond the issue's grid (fixed latency): the ratio cells again with a latency that varies per
+# call, as a real API's does; a gathered batch then waits for its slowest call.
+VARYING = [Cell(64, 100, 1, jitter=0.5), Cell(64, 400, 1, jitter=0.5)]
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -502,7 +520,7 @@ def row_of(
         return f"{service['jobs_s'] / peers[name]['jobs_s']:.2f}x" if name in peers else "n/a"
 
     return [
-        str(cell.in_flight), str(cell.latency_ms), str(cell.variants), str(count),
+        str(cell.in_flight), cell.latency, str(cell.variants), str(count),
         fmt(cell.ideal), fmt(naive["jobs_s"]), peer("fresh", "jobs_s"), peer("project", "jobs_s"),
         runs_of(service), fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
         ratio("fresh"), ratio("project"), fmt(service["cpu_ms"], 2),
