@@ -5,9 +5,7 @@ from __future__ import annotations
 import itertools
 import signal
 import subprocess
-import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,7 +19,6 @@ from bgcut_stream.events.jobs import ImageJob, InlineSource, UploadedSource
 from bgcut_stream.events.results import ImageResult
 from bgcut_stream.events.schemas import IMAGE_JOB, bundled
 from bgcut_stream.imaging.saliency import SaliencyModel
-from bgcut_stream.stream.consumer_loop import ConsumerLoop
 from tests.support.images import encode, sample_photo
 from tests.support.server import RunningServer, running_server
 from tests.support.stream import StreamHarness, metric, poll_until
@@ -524,32 +521,3 @@ def test_no_partition_waits_behind_another_partitions_backlog(
     order = [r.metadata["partition"] for r in results]  # as committed
     # every partition has results in the first half (in turn, not after the others drained)
     assert set(order[: len(order) // 2]) == {str(p) for p in range(partitions)}, order
-
-
-def test_an_idle_consumer_wakes_only_when_a_commit_is_due(
-    kafka_bootstrap: str, server: RunningServer, tmp_path: Path, monkeypatch: Any
-) -> None:
-    """No timer ticks between commits: idle, the consumer thread sleeps in librdkafka until
-    the next commit is due (it used to tick every 50 ms), and still picks up a new job."""
-    ticks: list[float] = []
-    original = ConsumerLoop._tick
-
-    def counted(self: ConsumerLoop) -> None:
-        ticks.append(time.monotonic())
-        original(self)
-
-    monkeypatch.setattr(ConsumerLoop, "_tick", counted)
-    harness = StreamHarness(
-        kafka_bootstrap, server.url, tmp_path / "a", overrides={"commit_interval_s": 0.5}
-    )
-    with harness.running() as service:
-        poll_until(lambda: service.loop_thread is not None and service.loop_thread.ledgers)
-        harness.publish(ImageJob(job_id="idle-0", source=InlineSource(tiny(900))))
-        harness.results(1)
-        ticks.clear()
-        time.sleep(3)
-        idle_ticks = len(ticks)
-        harness.publish(ImageJob(job_id="idle-1", source=InlineSource(tiny(901))))
-        assert [r.job_id for r in harness.results(2)] == ["idle-0", "idle-1"]
-    # 3 s at one commit due every 0.5 s: about 6 ticks (60 at a 50 ms tick)
-    assert 1 <= idle_ticks <= 10, idle_ticks

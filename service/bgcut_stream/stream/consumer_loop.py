@@ -33,9 +33,8 @@ from bgcut_stream.stream.pausing import AUTH, BACKPRESSURE, PausingManager
 from bgcut_stream.stream.settings import StreamSettings
 
 log = structlog.get_logger(__name__)
+POLL_S = 0.05  # longest wait for records or a finished job
 LAG_INTERVAL_S = 5.0
-DRAIN_POLL_S = 0.05  # longest wait for a finishing job during a drain
-HELD_BACK_S = 0.05  # longest wait with free slots while the records held are held back
 PREFETCH = 0.25  # jobs handed to the event loop beyond the slots, as a share of them
 Key = tuple[str, int]
 JobKey = tuple[str, int, int]
@@ -101,16 +100,12 @@ class ConsumerLoop(threading.Thread):
         prefetch = max(1, int(settings.max_in_flight * PREFETCH))
         self._dispatch_limit = settings.max_in_flight + prefetch
         # a finishing job wakes this thread once this many handed-over jobs are missing from
-        # the event loop (each wake-up is a full tick, contending for the GIL with the loop);
-        # two at least where there are two extras, else a small cap costs a tick per job
-        self._wake_deficit = max(min(2, prefetch), prefetch // 4)
+        # the event loop (each wake-up is a full tick, contending for the GIL with the loop)
+        self._wake_deficit = max(1, prefetch // 4)
         # the same per partition: the handler holds a partition slot around the API work too,
         # so a finishing job's successor in its partition starts without this thread
         per_partition = settings.max_in_flight_per_partition
         self._partition_limit = per_partition + max(1, int(per_partition * PREFETCH))
-        # handed-over jobs per partition not yet finished (consumer thread adds, done removes)
-        self._on_loop: dict[Key, int] = {}
-        self._on_loop_lock = threading.Lock()
         self.ledgers: dict[Key, PartitionLedger] = {}
         self._rotation = 0  # which partition's records are handed over first next time
         self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
@@ -164,23 +159,8 @@ class ConsumerLoop(threading.Thread):
         self._maybe_commit()
         self._maybe_report_lag()
         if slot_bound and not started:
-            # No room at all: only a finishing job or a due commit can change anything. Room
-            # but held-back records: other partitions' records may arrive meanwhile, and
-            # neither wait can see both, so look again soon.
-            full = self._room() <= 0
-            self._wake.wait(
-                self._until_commit() if full else min(HELD_BACK_S, self._until_commit())
-            )
+            self._wake.wait(POLL_S)
         self._wake.clear()
-
-    def _until_commit(self) -> float:
-        """Seconds until just after the next commit is due (at least 1 ms: never a busy loop).
-
-        The 2 ms past it: librdkafka counts a poll's timeout in whole milliseconds and may
-        return before the commit is due, which would cost a second tick for one commit.
-        """
-        due = self._last_commit + self.settings.commit_interval_s
-        return max(0.001, due - time.monotonic() + 0.002)
 
     def _room(self) -> int:
         return self._dispatch_limit - len(self.futures)
@@ -190,16 +170,12 @@ class ConsumerLoop(threading.Thread):
         return any(ledger.waiting for ledger in self.ledgers.values())
 
     def _poll(self, *, block: bool) -> list[Message]:
-        """Records from librdkafka; with ``block``, wait for the first one until a commit is due.
-
-        A finishing job cannot end this wait (librdkafka has no wake-up call): its outcome is
-        collected on the next tick, at the latest when its commit is due.
-        """
+        """Records from librdkafka; with ``block``, wait up to ``POLL_S`` for the first one."""
         batch = max(self.settings.partition_buffer, self._room())
         msgs = self.consumer.consume(num_messages=batch, timeout=0)
         if msgs or not block:
             return msgs
-        first = self.consumer.poll(self._until_commit())  # returns on the first record
+        first = self.consumer.poll(POLL_S)  # returns on the first record, unlike consume()
         if first is None:
             return []
         return [first, *self.consumer.consume(num_messages=batch - 1, timeout=0)]
@@ -251,8 +227,6 @@ class ConsumerLoop(threading.Thread):
 
     def _start(self, key: Key, msg: Message) -> None:
         job_key = (*key, offset_of(msg))
-        with self._on_loop_lock:
-            self._on_loop[key] = self._on_loop.get(key, 0) + 1
         future = asyncio.run_coroutine_threadsafe(self.handler(msg), self.loop)
         self.futures[job_key] = future
 
@@ -265,15 +239,8 @@ class ConsumerLoop(threading.Thread):
                 except Exception:  # a double fault: the job is redone after a rebalance
                     log.exception("job_outcome_lost", offset=job_key[2])
             self._completions.put((job_key, outcome))
-            with self._on_loop_lock:
-                left = self._on_loop[key] = self._on_loop[key] - 1
-            # wake when a partition slot would idle with nothing handed over to take it, or
-            # when the loop runs short of handed-over jobs overall
             on_loop = len(self.futures) - self._completions.qsize()  # running or queued there
-            if (
-                left < self.settings.max_in_flight_per_partition
-                or self._dispatch_limit - on_loop >= self._wake_deficit
-            ):
+            if self._dispatch_limit - on_loop >= self._wake_deficit:
                 self._wake.set()
 
         future.add_done_callback(done)
@@ -379,7 +346,7 @@ class ConsumerLoop(threading.Thread):
         pending = [k for k in self.futures if k[:2] in keys]
         while time.monotonic() < deadline and any(k in self.futures for k in pending):
             self.committer.producer.poll(0)
-            self._wake.wait(DRAIN_POLL_S)
+            self._wake.wait(POLL_S)
             self._wake.clear()
             self._collect()
         abandoned = [k for k in pending if k in self.futures]
