@@ -402,6 +402,9 @@ def fmt(value: float, digits: int = 1) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one cell: 64 in flight, 100 ms")
+    parser.add_argument(
+        "--varying", action="store_true", help="only the rows whose latency varies per call"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
     parser.add_argument(
         "--reps", type=int, default=3, help="runs of the goal cells (64/100 ms, 256/400 ms)"
@@ -410,6 +413,8 @@ def main() -> None:
     grid = (
         [Cell(64, 100, 1)]
         if args.quick
+        else VARYING
+        if args.varying
         else [Cell(f, lat, v) for v in (1, 3) for lat in (50, 100, 400) for f in (16, 64, 256)]
         + VARYING
     )
@@ -459,15 +464,20 @@ def main() -> None:
             row = row_of(cell, count, naive, peers, service)
             rows.append(row)
             print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
-        scale = Cell(64, 400, 1)
-        count = scale.jobs(args.seconds, low=300) * 3
-        with stub(scale.latency_ms) as api:
-            one = run_service(broker.bootstrap, api, scale, count, work, 1, scale.in_flight, 12)
-        with stub(scale.latency_ms) as api:
-            three = run_service(broker.bootstrap, api, scale, count, work, 3, scale.in_flight, 12)
+        if args.varying:
+            scale = None
+        else:
+            scale = Cell(64, 400, 1)
+            count = scale.jobs(args.seconds, low=300) * 3
+            with stub(scale.latency_ms) as api:
+                one = run_service(broker.bootstrap, api, scale, count, work, 1, 64, 12)
+            with stub(scale.latency_ms) as api:
+                three = run_service(broker.bootstrap, api, scale, count, work, 3, 64, 12)
     print("\n" + table(headers, rows))
     for name, versions in peer_versions.items():
         print(f"\nbatch-gather, {name} venv: {versions}")
+    if scale is None:
+        return
     print(
         f"\nScale-out, {scale.in_flight} in flight each, {scale.latency_ms} ms, 12 partitions, "
         f"{count} jobs published once the group settled: "
