@@ -470,9 +470,11 @@ def main() -> None:
             scale = Cell(64, 400, 1)
             count = scale.jobs(args.seconds, low=300) * 3
             with stub(scale.latency_ms) as api:
-                one = run_service(broker.bootstrap, api, scale, count, work, 1, 64, 12)
+                one = run_service(broker.bootstrap, api, scale, count, work, 1, scale.in_flight, 12)
             with stub(scale.latency_ms) as api:
-                three = run_service(broker.bootstrap, api, scale, count, work, 3, 64, 12)
+                three = run_service(
+                    broker.bootstrap, api, scale, count, work, 3, scale.in_flight, 12
+                )
     print("\n" + table(headers, rows))
     for name, versions in peer_versions.items():
         print(f"\nbatch-gather, {name} venv: {versions}")
