@@ -48,6 +48,9 @@ from bgcut_stream.localstack import free_port, kafka, wait_http_ok
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.topics import ensure_topics
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import cpu_seconds, table
+
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 PARTITIONS = 8
@@ -190,11 +193,6 @@ def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 
             return
         time.sleep(0.5)
     raise RuntimeError(f"group {group} did not settle with {members} members")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def artifact_root(work: Path) -> Path:
@@ -539,12 +537,6 @@ def row_of(
         f"{peer('fresh', 'cpu_ms', 2)} / {peer('project', 'cpu_ms', 2)}",
         fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
     ]  # fmt: skip
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 if __name__ == "__main__":
