@@ -40,6 +40,11 @@ Key = tuple[str, int]
 JobKey = tuple[str, int, int]
 
 
+def _prefetch(slots: int) -> int:
+    """Jobs handed over beyond ``slots``: PREFETCH of them, one at least."""
+    return max(1, int(slots * PREFETCH))
+
+
 class Handler(Protocol):
     """The job handler as the loop sees it."""
 
@@ -97,7 +102,7 @@ class ConsumerLoop(threading.Thread):
         # The handler holds one of ``max_in_flight`` API slots while it calls the API; up to
         # PREFETCH more jobs are handed over, waiting for a slot on the event loop, so a
         # finishing job's slot is taken at once, without a round trip through this thread.
-        prefetch = max(1, int(settings.max_in_flight * PREFETCH))
+        prefetch = _prefetch(settings.max_in_flight)
         self._dispatch_limit = settings.max_in_flight + prefetch
         # a finishing job wakes this thread once this many handed-over jobs are missing from
         # the event loop (each wake-up is a full tick, contending for the GIL with the loop)
@@ -105,7 +110,7 @@ class ConsumerLoop(threading.Thread):
         # the same per partition: the handler holds a partition slot around the API work too,
         # so a finishing job's successor in its partition starts without this thread
         per_partition = settings.max_in_flight_per_partition
-        self._partition_limit = per_partition + max(1, int(per_partition * PREFETCH))
+        self._partition_limit = per_partition + _prefetch(per_partition)
         self.ledgers: dict[Key, PartitionLedger] = {}
         self._rotation = 0  # which partition's records are handed over first next time
         self.futures: dict[JobKey, concurrent.futures.Future[Outcome]] = {}
