@@ -28,6 +28,7 @@ from bgcut_stream.api.models import (
 )
 from bgcut_stream.client.download import DownloadResult, download_to
 from bgcut_stream.client.exceptions import InvalidRequest, error_for, map_exceptions
+from bgcut_stream.client.file_work import FileWork
 from bgcut_stream.client.retry import retrying
 from bgcut_stream.client.segment import AiCutSession
 from bgcut_stream.client.settings import ClientSettings
@@ -146,6 +147,7 @@ class BackgroundCutClient:
         self._downloads = download_client(
             self.settings, timeout=timeout, limits=download_limits, transport=transport
         )
+        self._files = FileWork()  # where downloads' part files are written and renamed
 
     def __repr__(self) -> str:
         return f"BackgroundCutClient(base_url={self.settings.base_url!r})"
@@ -373,6 +375,7 @@ class BackgroundCutClient:
             self._downloads,
             url,
             destination,
+            files=self._files,
             max_bytes=max_bytes or self.settings.max_download_bytes,
             expected_content_type=expected_content_type,
             expected_sha256=expected_sha256,

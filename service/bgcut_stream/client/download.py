@@ -17,6 +17,7 @@ from typing import IO
 import httpx
 
 from bgcut_stream.client.exceptions import DownloadError, error_for, map_exceptions
+from bgcut_stream.client.file_work import FileWork
 from bgcut_stream.net.egress import EgressDenied, follow
 
 
@@ -46,6 +47,7 @@ def _check_headers(
 
 
 SPILL_BYTES = 8 * 1024 * 1024  # bodies up to this size are buffered, then written at once
+INLINE_BYTES = 1024 * 1024  # ... and up to this size written by ``FileWork`` inline
 HEAD_BYTES = 256 * 1024
 
 
@@ -124,6 +126,7 @@ async def download_to(
     url: str,
     destination: Path,
     *,
+    files: FileWork,
     max_bytes: int,
     expected_content_type: str | None = None,
     expected_sha256: str | None = None,
@@ -131,8 +134,9 @@ async def download_to(
 ) -> DownloadResult:
     """Download ``url`` to ``destination`` atomically (part file + rename), enforcing limits.
 
-    The body is buffered in memory up to ``SPILL_BYTES`` and written by a worker thread in one
-    go (file creation can block on a busy disk; the event loop must not).
+    The body is buffered in memory up to ``SPILL_BYTES`` and written in one go: a small one by
+    ``files`` (inline while file calls are fast), a larger one by a worker thread (file creation
+    can block on a busy disk; the event loop must not).
     """
     sink = _Sink(destination.parent / f".part-{secrets.token_hex(16)}")
     try:
@@ -153,7 +157,8 @@ async def download_to(
         if expected_sha256 is not None and sha != expected_sha256:
             raise DownloadError(f"{url}: sha256 {sha} does not match expected {expected_sha256}")
         head = sink.head(HEAD_BYTES)
-        await asyncio.to_thread(sink.finish, destination)  # file work never on the event loop
+        small = sink.file is None and sink.buffered <= INLINE_BYTES
+        await files.run(sink.finish, destination, small=small)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(sink.discard))
         raise
