@@ -8,6 +8,14 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("server_bench.py", "stream_bench.py", "pipeline_bench.py", "dedupe_bench.py"):
+SCRIPTS = (
+    "server_bench.py",
+    "stream_bench.py",
+    "pipeline_bench.py",
+    "client_bench.py",
+    "dedupe_bench.py",
+)
+
+for script in SCRIPTS:
     print(f"\n## {script}\n", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
