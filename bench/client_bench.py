@@ -14,8 +14,9 @@ work for the same jobs, in flight at once as the service would, against ``latenc
    streamed download with size and type checks).
 
 CPU is this process's (utime + stime) over the measured jobs, after a warm-up. The stacks run
-interleaved, ``--reps`` times; medians. ``python bench/client_bench.py [--in-flight 16]
-[--latency-ms 20] [--jobs 1500] [--reps 5]``.
+interleaved, ``--reps`` times; medians. ``--writes thread`` has the first three stacks write from
+a worker thread instead (``none``: not at all), to price the thread hop.
+``python bench/client_bench.py [--in-flight 16] [--latency-ms 20] [--jobs 1500] [--reps 5]``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ def write_atomically(target: Path, data: bytes) -> None:
     part.replace(target)
 
 
+write_mode = "inline"  # set from --writes
+
+
+async def store(target: Path, data: bytes) -> None:
+    """Write an output as ``--writes`` says."""
+    if write_mode == "inline":
+        write_atomically(target, data)
+    elif write_mode == "thread":
+        await asyncio.to_thread(write_atomically, target, data)
+
+
 async def aiohttp_stack(url: str, in_flight: int, out: Path) -> tuple[Job, Close]:
     """Plain aiohttp calls."""
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight))
@@ -68,7 +80,7 @@ async def aiohttp_stack(url: str, in_flight: int, out: Path) -> tuple[Job, Close
         for name, output in urls.items():
             async with session.get(output) as response:
                 data = await response.read()
-            write_atomically(out / f"{i}" / f"{name}.png", data)
+            await store(out / f"{i}" / f"{name}.png", data)
 
     return job, session.close
 
@@ -85,7 +97,7 @@ def httpx_stack(transport: Callable[[int], httpx.AsyncBaseTransport | None]) -> 
             response = await client.post(url + paths.PROCESS, json=BODY, headers=HEADERS)
             for name, output in response.json()["output_urls"].items():
                 data = (await client.get(output)).content
-                write_atomically(out / f"{i}" / f"{name}.png", data)
+                await store(out / f"{i}" / f"{name}.png", data)
 
         return job, client.aclose
 
@@ -131,7 +143,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=1500)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--writes", choices=("inline", "thread", "none"), default="inline")
     args = parser.parse_args()
+    global write_mode  # noqa: PLW0603 - one run's setting, read by store()
+    write_mode = args.writes
     stacks: dict[str, Stack] = {
         "aiohttp": aiohttp_stack,
         "httpx over aiohttp (the service's transport)": httpx_stack(pooled_transport),
@@ -160,7 +175,7 @@ def main() -> None:
     print(
         f"\nClient stacks, {args.in_flight} in flight, {args.latency_ms} ms API latency, "
         f"{args.jobs} jobs a run, median of {args.reps} interleaved runs "
-        "(process + download + file write per job):\n"
+        f"(process + download + file write per job; the first three write {args.writes}):\n"
     )
     print(table(["stack", "CPU ms/job", "range", "÷ aiohttp", "ms/job over aiohttp"], rows))
 
