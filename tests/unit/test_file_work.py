@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -67,3 +68,11 @@ async def test_errors_reach_the_caller_inline_and_threaded() -> None:
     assert files.threaded
     with pytest.raises(OSError, match="disk full"):
         await files.run(fail, 0.0)
+
+
+async def test_with_the_real_clock_a_blocking_call_moves_work_off_the_loop() -> None:
+    files = FileWork()  # the defaults: 2 ms, 30 s, time.monotonic
+    loop_thread = threading.current_thread().name
+    assert await files.run(time.sleep, 0.02) is None  # a disk that took 20 ms to create a file
+    assert files.threaded
+    assert await files.run(lambda: threading.current_thread().name) != loop_thread
