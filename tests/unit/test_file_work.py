@@ -11,7 +11,7 @@ from bgcut_stream.client.file_work import FileWork
 
 
 class Clock:
-    """A clock the test moves; each call to ``fn`` below advances it by its ``takes``."""
+    """A clock the test moves; ``call`` below advances it by the time the call 'takes'."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -25,54 +25,82 @@ def call(clock: Clock, takes: float) -> str:
     return threading.current_thread().name
 
 
+def work(clock: Clock) -> FileWork:
+    return FileWork(slow_s=0.002, threaded_s=30, samples=4, clock=clock)
+
+
+LOOP = threading.current_thread().name  # pytest-asyncio runs the loop on the main thread
+
+
 async def test_fast_calls_run_inline_on_the_loop_thread() -> None:
     clock = Clock()
-    files = FileWork(slow_s=0.002, threaded_s=30, clock=clock)
-    loop_thread = threading.current_thread().name
-    assert [await files.run(call, clock, 0.0001) for _ in range(5)] == [loop_thread] * 5
+    files = work(clock)
+    assert [await files.run(call, clock, 0.0001, small=True) for _ in range(5)] == [LOOP] * 5
     assert not files.threaded
 
 
-async def test_a_slow_inline_call_sends_file_work_to_threads_for_a_while() -> None:
+async def test_after_a_slow_call_file_work_stays_in_threads_until_they_are_fast_again() -> None:
     clock = Clock()
-    files = FileWork(slow_s=0.002, threaded_s=30, clock=clock)
-    loop_thread = threading.current_thread().name
-    assert await files.run(call, clock, 0.025) == loop_thread  # slow: it ran, inline
+    files = work(clock)
+    assert await files.run(call, clock, 0.025, small=True) == LOOP  # slow: it ran, inline
     assert files.threaded
-    assert await files.run(call, clock, 0.0001) != loop_thread
-    clock.now += 29
-    assert await files.run(call, clock, 0.0001) != loop_thread
-    clock.now += 2  # the 30 s are over: one call tries inline again, and is fast
-    assert await files.run(call, clock, 0.0001) == loop_thread
+    for _ in range(4):  # the disk is fast again, but the 30 s are not over
+        assert await files.run(call, clock, 0.0001, small=True) != LOOP
+    clock.now += 31
+    assert await files.run(call, clock, 0.0001, small=True) == LOOP
     assert not files.threaded
+
+
+async def test_a_disk_that_stays_slow_keeps_file_work_in_threads() -> None:
+    clock = Clock()
+    files = work(clock)
+    await files.run(call, clock, 0.025, small=True)
+    for _ in range(10):  # slow in the threads too (a slow or hanging disk)
+        assert await files.run(call, clock, 0.025, small=True) != LOOP
+    clock.now += 300
+    assert await files.run(call, clock, 0.0001, small=True) != LOOP  # median still slow
+    assert files.threaded
+
+
+async def test_too_few_threaded_calls_to_judge_keep_file_work_in_threads() -> None:
+    clock = Clock()
+    files = work(clock)
+    await files.run(call, clock, 0.025, small=True)
+    clock.now += 31
+    assert await files.run(call, clock, 0.0001, small=True) != LOOP  # 1 sample of 4
+    assert files.threaded
 
 
 async def test_large_bodies_always_go_to_a_thread() -> None:
     clock = Clock()
-    files = FileWork(clock=clock)
-    loop_thread = threading.current_thread().name
-    assert await files.run(call, clock, 0.0001, small=False) != loop_thread
-    assert not files.threaded  # a thread call says nothing about the disk's speed
+    files = work(clock)
+    assert await files.run(call, clock, 0.0001, small=False) != LOOP
+    assert not files.threaded  # a large write says nothing about the disk's speed
 
 
 async def test_errors_reach_the_caller_inline_and_threaded() -> None:
     clock = Clock()
-    files = FileWork(slow_s=0.002, threaded_s=30, clock=clock)
+    files = work(clock)
 
     def fail(takes: float) -> None:
         clock.now += takes
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        await files.run(fail, 0.01)  # inline, and slow: it still counts
+        await files.run(fail, 0.01, small=True)  # inline, and slow: it still counts
     assert files.threaded
     with pytest.raises(OSError, match="disk full"):
-        await files.run(fail, 0.0)
+        await files.run(fail, 0.0, small=True)
 
 
 async def test_with_the_real_clock_a_blocking_call_moves_work_off_the_loop() -> None:
-    files = FileWork()  # the defaults: 2 ms, 30 s, time.monotonic
-    loop_thread = threading.current_thread().name
-    assert await files.run(time.sleep, 0.02) is None  # a disk that took 20 ms to create a file
+    files = FileWork()  # the defaults: 2 ms, 30 s, 32 samples, time.monotonic
+    assert await files.run(time.sleep, 0.02, small=True) is None  # a 20 ms file creation
     assert files.threaded
-    assert await files.run(lambda: threading.current_thread().name) != loop_thread
+    assert await files.run(lambda: threading.current_thread().name, small=True) != LOOP
+
+
+async def test_inline_off_keeps_every_call_in_threads() -> None:
+    clock = Clock()
+    files = FileWork(inline=False, clock=clock)
+    assert await files.run(call, clock, 0.0001, small=True) != LOOP

@@ -147,7 +147,8 @@ class BackgroundCutClient:
         self._downloads = download_client(
             self.settings, timeout=timeout, limits=download_limits, transport=transport
         )
-        self._files = FileWork()  # where downloads' part files are written and renamed
+        # where downloads' part files are written and renamed
+        self._files = FileWork(inline=self.settings.file_writes_inline)
 
     def __repr__(self) -> str:
         return f"BackgroundCutClient(base_url={self.settings.base_url!r})"

@@ -5,26 +5,35 @@ worker thread each of them gives up the GIL and takes it back from the busy even
 thread switch every time: measured on ``bench/client_bench.py``'s aiohttp stack (16 in flight,
 tmpfs), a small output costs 0.10 ms of CPU written inline and 0.45 ms written from a thread
 (a thread hop that writes nothing: 0.10 ms). On a fast filesystem (tmpfs, a local SSD) the
-calls take tens of microseconds, so they run inline.
+calls take tens of microseconds, so small ones run inline.
 
-A disk that is slow to create files (tens of ms under load) must not stall the loop: an inline
-call that takes longer than ``SLOW_S`` sends file work to worker threads for ``THREADED_S``;
-after that, one call tries inline again. Large bodies always go to a thread.
+A filesystem that turns slow must not keep stalling the loop: an inline call that takes longer
+than ``SLOW_S`` sends file work to worker threads, where each call is timed. Calls come back
+inline only after ``THREADED_S`` and once the median of the last ``SAMPLES`` threaded calls is
+under ``SLOW_S`` again (time waiting for the GIL counts, which errs towards threads). So a slow
+disk costs the loop one slow call, and a hung one keeps file work in threads; but the first
+call that meets a disk hanging while work is inline blocks the loop until the disk answers.
+``inline=False`` (``BGCUT_API_FILE_WRITES_INLINE=false``) keeps every call in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import statistics
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import partial
+from typing import TypeVar, TypeVarTuple
 
 import structlog
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 SLOW_S = 0.002  # an inline call slower than this moves file work off the loop
-THREADED_S = 30.0  # for this long
+THREADED_S = 30.0  # for at least this long
+SAMPLES = 32  # and until the median of this many threaded calls is fast again
 
 
 class FileWork:
@@ -33,29 +42,53 @@ class FileWork:
     def __init__(
         self,
         *,
+        inline: bool = True,
         slow_s: float = SLOW_S,
         threaded_s: float = THREADED_S,
+        samples: int = SAMPLES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.inline = inline
         self.slow_s = slow_s
         self.threaded_s = threaded_s
         self._clock = clock
-        self._threaded_until = float("-inf")
+        self._threaded_since: float | None = None
+        self._recent: collections.deque[float] = collections.deque(maxlen=samples)
 
     @property
     def threaded(self) -> bool:
-        """Whether calls go to worker threads now (a recent inline call was slow)."""
-        return self._clock() < self._threaded_until
+        """Whether calls go to worker threads now (file calls have been slow)."""
+        if self._threaded_since is None:
+            return False
+        if self._clock() - self._threaded_since < self.threaded_s:
+            return True
+        recent = list(self._recent)  # worker threads append to it
+        if len(recent) < (self._recent.maxlen or 0) or statistics.median(recent) > self.slow_s:
+            return True
+        self._threaded_since = None
+        log.info("file_work_inline")
+        return False
 
-    async def run(self, fn: Callable[..., T], *args: Any, small: bool = True) -> T:
+    async def run(self, fn: Callable[[*Ts], T], *args: *Ts, small: bool) -> T:
         """``fn(*args)``: inline when ``small`` and file calls have been fast, else in a thread."""
-        if not small or self.threaded:
+        if not small or not self.inline:
             return await asyncio.to_thread(fn, *args)
+        if self.threaded:
+            return await asyncio.to_thread(self._timed, partial(fn, *args))
         started = self._clock()
         try:
             return fn(*args)
         finally:
             took = self._clock() - started
             if took > self.slow_s:
-                self._threaded_until = self._clock() + self.threaded_s
-                log.info("file_work_threaded", inline_s=round(took, 4), for_s=self.threaded_s)
+                self._threaded_since = self._clock()
+                self._recent.clear()
+                log.info("file_work_threaded", inline_s=round(took, 4))
+
+    def _timed(self, call: Callable[[], T]) -> T:
+        """``call()`` in a worker thread, its duration kept (even when it raises)."""
+        started = self._clock()
+        try:
+            return call()
+        finally:
+            self._recent.append(self._clock() - started)

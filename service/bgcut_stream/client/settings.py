@@ -32,6 +32,9 @@ class ClientSettings(BaseSettings):
     max_download_bytes: int = 200 * 1024 * 1024
     download_hosts: str = "cdn.backgroundcut.co"  # output hosts besides base_url's (comma list)
     allow_private_downloads: bool = False  # let download_hosts resolve to private addresses
+    # small outputs written on the event loop while file calls are fast (client/file_work.py);
+    # false: always from worker threads (an artifact store on a network filesystem that can hang)
+    file_writes_inline: bool = True
 
     @model_validator(mode="after")
     def _key_from_file(self) -> Self:
