@@ -185,7 +185,7 @@ def main() -> None:
     print(table(["stack", "CPU ms/job", "range", "÷ aiohttp", "ms/job over aiohttp"], rows))
     print(
         f"\nBackgroundCutClient's output writes ended in worker threads in {sum(THREADED)} of "
-        f"{len(THREADED)} runs (an inline write took over 2 ms: see client/file_work.py)."
+        f"{len(THREADED)} runs (an inline write took over 5 ms: see client/file_work.py)."
     )
 
 

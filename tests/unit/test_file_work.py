@@ -94,7 +94,7 @@ async def test_errors_reach_the_caller_inline_and_threaded() -> None:
 
 
 async def test_with_the_real_clock_a_blocking_call_moves_work_off_the_loop() -> None:
-    files = FileWork()  # the defaults: 2 ms, 30 s, 32 samples, time.monotonic
+    files = FileWork()  # the defaults: 5 ms, 30 s, 32 samples, time.monotonic
     assert await files.run(time.sleep, 0.02, small=True) is None  # a 20 ms file creation
     assert files.threaded
     assert await files.run(lambda: threading.current_thread().name, small=True) != LOOP
