@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -104,3 +105,18 @@ async def test_inline_off_keeps_every_call_in_threads() -> None:
     clock = Clock()
     files = FileWork(inline=False, clock=clock)
     assert await files.run(call, clock, 0.0001, small=True) != LOOP
+
+
+async def test_a_threaded_call_stuck_on_the_disk_keeps_file_work_in_threads() -> None:
+    clock = Clock()
+    files = work(clock)
+    await files.run(call, clock, 0.025, small=True)
+    for _ in range(4):  # fast threaded calls: enough samples, all fast
+        await files.run(call, clock, 0.0001, small=True)
+    release = threading.Event()
+    stuck = asyncio.ensure_future(files.run(release.wait, 5, small=True))
+    await asyncio.sleep(0.05)  # it is running in its thread now
+    clock.now += 31
+    assert files.threaded  # the window is over and the samples are fast, but a call hangs
+    release.set()
+    assert await stuck is True

@@ -10,8 +10,9 @@ calls take tens of microseconds, so small ones run inline.
 A filesystem that turns slow must not keep stalling the loop: an inline call that takes longer
 than ``SLOW_S`` sends file work to worker threads, where each call is timed. Calls come back
 inline only after ``THREADED_S`` and once the median of the last ``SAMPLES`` threaded calls is
-under ``SLOW_S`` again (time waiting for the GIL counts, which errs towards threads). So a slow
-disk costs the loop one slow call, and a hung one keeps file work in threads; but the first
+under ``SLOW_S`` again and no threaded call has been running for longer (time waiting for the
+GIL counts, which errs towards threads). So a slow disk costs the loop one slow call, and a hung
+one keeps file work in threads; but the first
 call that meets a disk hanging while work is inline blocks the loop until the disk answers.
 ``inline=False`` (``BGCUT_API_FILE_WRITES_INLINE=false``) keeps every call in worker threads.
 """
@@ -54,16 +55,21 @@ class FileWork:
         self.threaded_s = threaded_s
         self._clock = clock
         self._threaded_since: float | None = None
+        # written by worker threads: durations of finished calls, starts of running ones
         self._recent: collections.deque[float] = collections.deque(maxlen=samples)
+        self._running: dict[object, float] = {}
 
     @property
     def threaded(self) -> bool:
         """Whether calls go to worker threads now (file calls have been slow)."""
         if self._threaded_since is None:
             return False
-        if self._clock() - self._threaded_since < self.threaded_s:
+        now = self._clock()
+        if now - self._threaded_since < self.threaded_s:
             return True
-        recent = list(self._recent)  # worker threads append to it
+        if any(now - started > self.slow_s for started in list(self._running.values())):
+            return True  # a call is stuck on the disk right now
+        recent = list(self._recent)
         if len(recent) < (self._recent.maxlen or 0) or statistics.median(recent) > self.slow_s:
             return True
         self._threaded_since = None
@@ -88,8 +94,10 @@ class FileWork:
 
     def _timed(self, call: Callable[[], T]) -> T:
         """``call()`` in a worker thread, its duration kept (even when it raises)."""
-        started = self._clock()
+        token = object()
+        started = self._running[token] = self._clock()
         try:
             return call()
         finally:
+            del self._running[token]
             self._recent.append(self._clock() - started)
