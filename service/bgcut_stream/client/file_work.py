@@ -12,8 +12,8 @@ than ``SLOW_S`` sends file work to worker threads, where each call is timed. Cal
 inline only after ``THREADED_S`` and once the median of the last ``SAMPLES`` threaded calls is
 under ``SLOW_S`` again and no threaded call has been running for longer (time waiting for the
 GIL counts, which errs towards threads). So a slow disk costs the loop one slow call, and a hung
-one keeps file work in threads; but the first
-call that meets a disk hanging while work is inline blocks the loop until the disk answers.
+one keeps file work in threads; but the first call that meets a disk hanging while work is
+inline blocks the loop until the disk answers.
 ``inline=False`` (``BGCUT_API_FILE_WRITES_INLINE=false``) keeps every call in worker threads.
 """
 
@@ -32,8 +32,9 @@ import structlog
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
-SLOW_S = 0.005  # an inline call slower than this moves file work off the loop (2 ms: the
-# loop's own preemption on a busy 2-core VM tripped it in 1 of 5 client_bench runs on tmpfs)
+# an inline call slower than this moves file work off the loop (at 2 ms, the loop's own
+# preemption on a busy 2-core VM tripped it in 1 of 5 client_bench runs on tmpfs; at 5 ms, 0 of 5)
+SLOW_S = 0.005
 THREADED_S = 30.0  # for at least this long
 SAMPLES = 32  # and until the median of this many threaded calls is fast again
 
