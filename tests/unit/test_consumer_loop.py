@@ -1,4 +1,5 @@
-"""How long the consumer thread waits between ticks: until a commit is due, not on a short timer.
+"""How long the consumer thread waits between ticks (until a commit is due, not on a short timer),
+and what it collects after a wait.
 
 Pure logic over a fake consumer and producer (the calls ``_tick`` makes); the loop against a
 real broker is covered by tests/integration/test_stream_service.py and tests/chaos.
@@ -7,17 +8,18 @@ real broker is covered by tests/integration/test_stream_service.py and tests/cha
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from bgcut_stream.observability.metrics import StreamMetrics
-from bgcut_stream.stream.consumer_loop import POLL_S, ConsumerLoop
+from bgcut_stream.stream.consumer_loop import MAX_WAIT_S, POLL_S, ConsumerLoop
 from bgcut_stream.stream.settings import StreamSettings
 
-INTERVAL_S = 0.25
+INTERVAL_S = 60.0  # a commit interval far longer than any stall of this machine
 
 
 class FakeConsumer:
@@ -25,12 +27,14 @@ class FakeConsumer:
 
     def __init__(self) -> None:
         self.poll_timeouts: list[float] = []
+        self.during_poll: Callable[[], None] = lambda: None
 
     def consume(self, num_messages: int, timeout: float) -> list[Any]:
         return []
 
     def poll(self, timeout: float) -> None:
         self.poll_timeouts.append(timeout)
+        self.during_poll()
 
     def pause(self, partitions: list[Any]) -> None: ...
 
@@ -69,18 +73,29 @@ def test_an_idle_thread_waits_for_records_until_the_next_commit_is_due(
     idle_loop: tuple[ConsumerLoop, FakeConsumer],
 ) -> None:
     loop, consumer = idle_loop
-    loop._last_commit = time.monotonic()  # just committed
+    loop._last_commit = time.monotonic()  # just committed; the next one is a minute away
     loop._tick()
-    (timeout,) = consumer.poll_timeouts
-    assert POLL_S < timeout <= INTERVAL_S
+    assert consumer.poll_timeouts == [MAX_WAIT_S]  # not the 50 ms timer, nor a minute
 
 
 def test_a_commit_that_is_due_bounds_the_wait_by_the_shortest_poll(
     idle_loop: tuple[ConsumerLoop, FakeConsumer],
 ) -> None:
     loop, consumer = idle_loop
-    loop._last_commit = time.monotonic() - 10 * INTERVAL_S  # overdue: commits in this tick
+    loop._last_commit = time.monotonic() - 2 * INTERVAL_S  # overdue: commits in this tick
     loop._tick()
     assert consumer.poll_timeouts == [POLL_S]
-    loop._tick()  # the commit was made: now the wait runs to the next one
-    assert POLL_S < consumer.poll_timeouts[-1] <= INTERVAL_S
+    loop._tick()  # the commit was made: now the wait runs towards the next one
+    assert consumer.poll_timeouts == [POLL_S, MAX_WAIT_S]
+
+
+def test_a_job_that_finishes_during_the_poll_is_collected_in_the_same_tick(
+    idle_loop: tuple[ConsumerLoop, FakeConsumer],
+) -> None:
+    """Its outcome then makes this tick's commit, not the one after (and its room is free)."""
+    loop, consumer = idle_loop
+    job = ("jobs", 0, 5)
+    loop.futures[job] = concurrent.futures.Future()
+    consumer.during_poll = lambda: loop._completions.put((job, None))
+    loop._tick()
+    assert job not in loop.futures
