@@ -36,10 +36,6 @@ class FakeConsumer:
         self.poll_timeouts.append(timeout)
         self.during_poll()
 
-    def pause(self, partitions: list[Any]) -> None: ...
-
-    def resume(self, partitions: list[Any]) -> None: ...
-
 
 class FakeProducer:
     def poll(self, timeout: float) -> int:
