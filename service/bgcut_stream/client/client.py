@@ -29,12 +29,12 @@ from bgcut_stream.api.models import (
 from bgcut_stream.client.download import DownloadResult, download_to
 from bgcut_stream.client.exceptions import InvalidRequest, error_for, map_exceptions
 from bgcut_stream.client.file_work import FileWork
-from bgcut_stream.client.retry import retrying
+from bgcut_stream.client.retry import with_retries
 from bgcut_stream.client.segment import AiCutSession
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.client.transport import pooled_transport
-from bgcut_stream.net.cookieless import CookielessClient
 from bgcut_stream.net.egress import download_client
+from bgcut_stream.net.lean_client import LeanClient
 
 log = structlog.get_logger(__name__)
 DOWNLOADS_PER_CONNECTION = 4
@@ -126,7 +126,7 @@ class BackgroundCutClient:
             max_connections=self.settings.max_connections,
             max_keepalive_connections=self.settings.max_connections,
         )
-        self._http = CookielessClient(
+        self._http = LeanClient(
             base_url=self.settings.base_url,
             timeout=timeout,
             limits=limits,
@@ -135,7 +135,7 @@ class BackgroundCutClient:
         )
         # Uploads keep httpx's own pool: a server may answer (401, 413) before reading a body,
         # and httpcore still reads that answer after a failed write where aiohttp gives up.
-        self._uploads = CookielessClient(
+        self._uploads = LeanClient(
             base_url=self.settings.base_url, timeout=timeout, limits=limits, transport=transport
         )
         # Egress guard: API and CDN hosts only, public addresses, pinned, no redirect off-list.
@@ -192,51 +192,50 @@ class BackgroundCutClient:
         url = self._urls.get(path)
         if url is None:  # httpx parses URLs in Python: merge each path once, not per call
             url = self._urls[path] = self._http.build_request("POST", path).url
+        http = self._http if image is None else self._uploads
+
+        async def attempt(attempt_no: int) -> Model:
+            headers = {"X-Request-ID": request_id, **(self._auth_headers() if auth else {})}
+            started = time.perf_counter()
+            try:
+                with map_exceptions(endpoint, request_id):
+                    response = await http.post(
+                        url,
+                        json=json,
+                        params=params,
+                        headers=headers,
+                        files=image.field() if image is not None else None,
+                    )
+            except Exception as exc:
+                self._report(endpoint, None, started, attempt_no, type(exc).__name__)
+                log.warning(
+                    "api_attempt_failed",
+                    endpoint=endpoint,
+                    attempt=attempt_no,
+                    error=type(exc).__name__,
+                    request_id=request_id,
+                )
+                raise
+            if response.status_code == HTTPStatus.UNAUTHORIZED and auth:
+                # a rotated key: BGCUT_API_API_KEY_FILE is read again for the next call
+                self._api_key = self.settings.current_api_key()
+            if response.status_code >= 400:
+                error = error_for(response, endpoint, request_id)
+                self._report(endpoint, response.status_code, started, attempt_no, error.detail)
+                log.warning(
+                    "api_error",
+                    endpoint=endpoint,
+                    status=response.status_code,
+                    attempt=attempt_no,
+                    detail=error.detail,
+                    request_id=request_id,
+                )
+                raise error
+            self._report(endpoint, response.status_code, started, attempt_no, None)
+            return out.model_validate(response.json())
+
         attempts = None if image is None or image.rereadable else 1
-        attempt_no = 0
-        async for attempt in retrying(self.settings, attempts):
-            with attempt:
-                attempt_no += 1
-                headers = {"X-Request-ID": request_id, **(self._auth_headers() if auth else {})}
-                started = time.perf_counter()
-                try:
-                    with map_exceptions(endpoint, request_id):
-                        http = self._http if image is None else self._uploads
-                        response = await http.post(
-                            url,
-                            json=json,
-                            params=params,
-                            headers=headers,
-                            files=image.field() if image is not None else None,
-                        )
-                except Exception as exc:
-                    self._report(endpoint, None, started, attempt_no, type(exc).__name__)
-                    log.warning(
-                        "api_attempt_failed",
-                        endpoint=endpoint,
-                        attempt=attempt_no,
-                        error=type(exc).__name__,
-                        request_id=request_id,
-                    )
-                    raise
-                if response.status_code == HTTPStatus.UNAUTHORIZED and auth:
-                    # a rotated key: BGCUT_API_API_KEY_FILE is read again for the next call
-                    self._api_key = self.settings.current_api_key()
-                if response.status_code >= 400:
-                    error = error_for(response, endpoint, request_id)
-                    self._report(endpoint, response.status_code, started, attempt_no, error.detail)
-                    log.warning(
-                        "api_error",
-                        endpoint=endpoint,
-                        status=response.status_code,
-                        attempt=attempt_no,
-                        detail=error.detail,
-                        request_id=request_id,
-                    )
-                    raise error
-                self._report(endpoint, response.status_code, started, attempt_no, None)
-                return out.model_validate(response.json())
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+        return await with_retries(self.settings, attempt, attempts)
 
     @staticmethod
     def build_process(

@@ -7,7 +7,7 @@ idle connections in constant time. ``httpx-aiohttp`` adapts it to httpx's transp
 
 The pool size follows ``max_connections`` (the stream service sets it to its in-flight cap).
 
-No client keeps cookies (``net.cookieless``); aiohttp's own jar is a dummy too.
+No client keeps cookies (``net.lean_client``); aiohttp's own jar is a dummy too.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import aiohttp.abc
 import httpcore
 import httpx
 
-from bgcut_stream.net.cookieless import CookielessClient
+from bgcut_stream.net.lean_client import LeanClient, release
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -285,7 +285,7 @@ def guarded_client(
     ``transport`` replaces the guarded one (tests with an in-memory transport); the redirect and
     host checks of ``follow`` still apply.
     """
-    return CookielessClient(
+    return LeanClient(
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,  # no proxy from the environment: it would connect for us, unchecked
@@ -378,5 +378,6 @@ async def follow(
         if response.status_code not in REDIRECTS or "location" not in response.headers:
             return response
         await response.aclose()
+        release(response)
         target = target.join(response.headers["location"])
     raise EgressDenied(f"more than {max_redirects} redirects")
