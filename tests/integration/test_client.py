@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import time
@@ -30,6 +31,7 @@ from bgcut_stream.client import (
     Unauthorized,
 )
 from bgcut_stream.imaging.saliency import SaliencyModel
+from bgcut_stream.localstack import server_process
 from tests.support.images import disc_scene, sample_photo
 from tests.support.server import RunningServer, running_server
 
@@ -86,6 +88,35 @@ async def test_upload_process_download_round_trip(server: RunningServer, tmp_pat
             assert full.mode == "RGBA"
             assert full.size == (512, 512)
     assert server.balance(SECRET_KEY) == 1000 - 1.5
+
+
+async def test_a_jobs_calls_leave_no_cyclic_garbage(tmp_path: Path) -> None:
+    """Process + download over the real transports: all freed by reference counting.
+
+    The server runs in its own process, so that only the client's objects are counted. Cyclic
+    garbage per call (httpx's response/stream cycle, a tenacity loop) made the service's young
+    GC collections pause its event loop for tens of milliseconds every second under load.
+    """
+    with server_process(tmp_path / "server", keys=f"{SECRET_KEY}:100") as server:
+        settings = ClientSettings(base_url=server.url, api_key=SECRET_KEY)
+        async with BackgroundCutClient(settings) as client:
+            unique = await client.upload_image(sample_photo("astronaut"))
+
+            async def job(n: int) -> None:
+                out = await client.process_image(unique)
+                for name, url in out.output_urls.items():
+                    await client.download(url, tmp_path / f"{n}-{name}.png")
+
+            await job(0)  # connections, lazy imports and caches: made once
+            gc.collect()
+            gc.disable()
+            try:
+                for n in range(1, 4):
+                    await job(n)
+                garbage = gc.collect()
+            finally:
+                gc.enable()
+    assert garbage == 0
 
 
 async def test_upload_accepts_path_and_stream(server: RunningServer, tmp_path: Path) -> None:
