@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bgcut_stream.net.lean_client import LeanClient, release
+from bgcut_stream.net.lean_client import LeanClient
 
 
 async def test_a_set_cookie_is_not_sent_back() -> None:
@@ -88,12 +88,30 @@ async def test_a_streamed_response_is_readable_until_closed_then_freed(no_cyclic
     async with LeanClient(transport=httpx.MockTransport(_answer)) as client:
         request = client.build_request("GET", "http://api.test/")
         response = await client.send(request, stream=True)
-        release(response)  # open: nothing changes
         assert not response.is_closed
         assert b"".join([chunk async for chunk in response.aiter_bytes()]) == b"x" * 100
         await response.aclose()
-        release(response)
-        assert response.elapsed.total_seconds() >= 0  # still answers after release
+        assert response.elapsed.total_seconds() >= 0  # set on close, as httpx does
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None
+
+
+async def test_a_response_streamed_in_a_block_is_freed_after_it(no_cyclic_gc: None) -> None:
+    async with LeanClient(transport=httpx.MockTransport(_answer)) as client:
+        async with client.stream("GET", "http://api.test/") as response:
+            assert await response.aread() == b"x" * 100
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None
+
+
+async def test_a_streamed_response_closed_unread_is_freed(no_cyclic_gc: None) -> None:
+    async with LeanClient(transport=httpx.MockTransport(_answer)) as client:
+        response = await client.send(client.build_request("GET", "http://api.test/"), stream=True)
+        await response.aclose()  # a redirect hop, or an error before the body is read
+        with pytest.raises(httpx.StreamClosed):
+            await response.aread()
         gone = weakref.ref(response)
         del response
         assert gone() is None

@@ -19,7 +19,6 @@ import httpx
 from bgcut_stream.client.exceptions import DownloadError, error_for, map_exceptions
 from bgcut_stream.client.file_work import FileWork
 from bgcut_stream.net.egress import EgressDenied, follow
-from bgcut_stream.net.lean_client import release
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,6 @@ async def download_to(
                 size, sha = await _copy(response, sink, url, max_bytes)
             finally:
                 await response.aclose()
-                release(response)
         if expected_sha256 is not None and sha != expected_sha256:
             raise DownloadError(f"{url}: sha256 {sha} does not match expected {expected_sha256}")
         head = sink.head(HEAD_BYTES)

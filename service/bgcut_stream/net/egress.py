@@ -27,7 +27,7 @@ import aiohttp.abc
 import httpcore
 import httpx
 
-from bgcut_stream.net.lean_client import LeanClient, release
+from bgcut_stream.net.lean_client import LeanClient
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -378,6 +378,5 @@ async def follow(
         if response.status_code not in REDIRECTS or "location" not in response.headers:
             return response
         await response.aclose()
-        release(response)
         target = target.join(response.headers["location"])
     raise EgressDenied(f"more than {max_redirects} redirects")

@@ -10,13 +10,16 @@ Closed responses: httpx 0.28 wraps each response's stream in a ``BoundAsyncStrea
 back at the response (to set ``elapsed`` on close; encode/httpx#3733). That reference cycle
 keeps the response, its request, headers and the transport's response (~30 objects a call)
 alive until the cyclic garbage collector runs; at 300 jobs a second (two calls each) its young
-collections paused the event loop for 30-100 ms about every second. ``release`` swaps a closed
-response's stream for an empty one, which breaks the cycle, so reference counting frees the lot
-at once. Responses read by ``send`` are released there; a streamed one by whoever closes it.
+collections paused the event loop for 30-100 ms about every second. Once a response is closed,
+its stream is swapped for an empty one, which breaks the cycle, so reference counting frees the
+lot at once: in ``send`` for a response read there, on ``aclose`` for a streamed one (however it
+is closed: ``stream()``'s block, an error, a redirect hop).
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import AsyncIterator
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
 
@@ -25,10 +28,28 @@ import httpx
 _CLOSED = httpx.ByteStream(b"")  # what a released response's stream is: nothing left to read
 
 
-def release(response: httpx.Response) -> None:
-    """Break a closed response's cycle with its stream (a no-op while it is open)."""
-    if response.is_closed:
-        response.stream = _CLOSED
+def _release(response: httpx.Response) -> None:
+    """Break a closed response's cycle with its stream."""
+    response.stream = _CLOSED
+
+
+class _ReleasedOnClose(httpx.AsyncByteStream):
+    """A streamed response's stream that releases the response once closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, response: httpx.Response) -> None:
+        self._stream = stream
+        self._response = weakref.ref(response)  # a strong one would be a cycle of its own
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Close the stream (httpx sets ``elapsed`` here), then release the response."""
+        await self._stream.aclose()
+        response = self._response()
+        if response is not None:
+            _release(response)
 
 
 class _DiscardingJar(CookieJar):
@@ -52,7 +73,7 @@ _NO_COOKIES = _NoCookies()
 
 
 class LeanClient(httpx.AsyncClient):
-    """``httpx.AsyncClient`` without cookies whose read responses are released (module doc)."""
+    """``httpx.AsyncClient`` without cookies whose closed responses are released (module doc)."""
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -66,8 +87,10 @@ class LeanClient(httpx.AsyncClient):
     async def send(
         self, request: httpx.Request, *, stream: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        """``AsyncClient.send``; a response read here (not ``stream``) is released."""
+        """``AsyncClient.send``; the response is released once it is closed."""
         response = await super().send(request, stream=stream, **kwargs)
-        if not stream:
-            release(response)
+        if response.is_closed:
+            _release(response)
+        elif isinstance(response.stream, httpx.AsyncByteStream):  # what an AsyncClient gives
+            response.stream = _ReleasedOnClose(response.stream, response)
         return response
