@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -12,6 +19,10 @@ class StreamMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
+        # process_* (CPU, memory, fds) and python_gc_*: objects the collector frees rising with
+        # the job rate means per-job reference cycles, which stall the event loop (README)
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
         self.jobs = Counter(
             "bgcut_jobs_total",
             "Jobs finished, by outcome (succeeded or the dead-letter reason).",
