@@ -74,7 +74,7 @@ async def test_a_read_response_is_freed_when_dropped(no_cyclic_gc: None) -> None
 
 
 async def test_httpx_alone_keeps_a_dropped_response_for_the_cyclic_gc(no_cyclic_gc: None) -> None:
-    """Why ``release`` exists: if httpx stops binding streams to responses, this fails."""
+    """Why ``LeanClient`` releases responses: if httpx drops the cycle, this fails."""
     async with httpx.AsyncClient(transport=httpx.MockTransport(_answer)) as client:
         response = await client.get("http://api.test/")
         gone = weakref.ref(response)
