@@ -12,7 +12,9 @@ variant, 8 partitions, distinct keys), side by side in one run:
 3. ``service``: ``bgcut-stream run`` as a process (exactly-once, key ordering).
 
 ideal jobs/s = in-flight cap / (API latency x sequential calls per job: process, then the
-variants' downloads at once). Service CPU is read from /proc. After the issue's grid (a fixed
+variants' downloads at once). Service CPU is read from /proc; its event-loop lag and GC pauses from
+its own ``/metrics`` (``bgcut_event_loop_lag_seconds``, ``bgcut_gc_pause_seconds``), sampled when
+the jobs are published and when the last result is read. After the issue's grid (a fixed
 latency), two rows at 64 in flight whose latency varies per call (lognormal, same mean; see
 ``VARYING``). ``--quick`` runs one cell;
 ``PIPELINE_BENCH_PROFILE=FILE`` records each service run's first instance with ``py-spy`` (raw).
@@ -38,6 +40,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from bgcut_stream.api.models import OutputVariant
 from bgcut_stream.events.codec import AvroCodec
@@ -278,6 +281,7 @@ def run_service(
         wait_for_group(bootstrap, f"{topic}-service", instances)
         publish(bootstrap, topic, count, cell.variants)  # the group is settled: no rebalance
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        stalls0 = stall_samples(ports)
         profile = os.environ.get("PIPELINE_BENCH_PROFILE")
         spy = (
             subprocess.Popen(
@@ -305,6 +309,7 @@ def run_service(
         )
         results = read_results(bootstrap, f"{topic}.results", count, timeout_s=600)
         cpu1 = sum(cpu_seconds(p.pid) for p in procs)
+        stalls = stall_figures(stalls0, stall_samples(ports), count)
         if spy is not None:
             spy.wait(60)
     finally:
@@ -323,6 +328,46 @@ def run_service(
         "job_ms": 1000 * statistics.fmean(t.total_s for t in timings),
         "process_ms": 1000 * statistics.fmean(t.process_s for t in timings),
         "download_ms": 1000 * statistics.fmean(t.download_s for t in timings),
+        **stalls,
+    }
+
+
+def stall_samples(ports: list[int]) -> dict[str, float]:
+    """The services' event-loop lag and GC samples (``/metrics``), summed over instances."""
+    totals: dict[str, float] = {}
+    for port in ports:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.startswith("bgcut_event_loop_lag_seconds"):
+                    key = sample.name + sample.labels.get("le", "")
+                elif sample.name in (
+                    "bgcut_gc_pause_seconds_sum",
+                    "python_gc_objects_collected_total",
+                ):
+                    key = sample.name  # all generations together
+                else:
+                    continue
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return totals
+
+
+def stall_figures(before: dict[str, float], after: dict[str, float], jobs: int) -> dict[str, float]:
+    """Between two samplings: the loop's lag (mean, and the bucket bound that holds 99 % of its
+    samples), GC pause time per job and objects the GC freed per job."""
+    delta = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in after}
+    samples = delta["bgcut_event_loop_lag_seconds_count"]
+    bounds = sorted(
+        (float(key.removeprefix("bgcut_event_loop_lag_seconds_bucket")), value)
+        for key, value in delta.items()
+        if key.startswith("bgcut_event_loop_lag_seconds_bucket")
+    )
+    p99 = next((bound for bound, cum in bounds if cum >= 0.99 * samples), float("nan"))
+    return {
+        "lag_mean_ms": 1000 * delta["bgcut_event_loop_lag_seconds_sum"] / max(1.0, samples),
+        "lag_p99_ms": 1000 * p99,
+        "gc_ms": 1000 * delta["bgcut_gc_pause_seconds_sum"] / jobs,
+        "gc_freed": delta["python_gc_objects_collected_total"] / jobs,
     }
 
 
@@ -426,7 +471,8 @@ def main() -> None:
         "service ÷ batch-gather (fresh venv)",
         "service ÷ batch-gather (project venv)", "service CPU ms/job",
         "batch-gather CPU ms/job (fresh / project venv)", "service mean job ms",
-        "API time per job ms",
+        "API time per job ms", "service loop lag ms, mean / p99 bucket",
+        "service GC pause ms/job (objects freed/job)",
     ]  # fmt: skip
     rows = []
     peer_versions: dict[str, dict[str, str]] = {}
@@ -536,6 +582,8 @@ def row_of(
         ratio("fresh"), ratio("project"), fmt(service["cpu_ms"], 2),
         f"{peer('fresh', 'cpu_ms', 2)} / {peer('project', 'cpu_ms', 2)}",
         fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
+        f"{fmt(service['lag_mean_ms'], 1)} / ≤ {fmt(service['lag_p99_ms'], 0)}",
+        f"{fmt(service['gc_ms'], 3)} ({fmt(service['gc_freed'], 1)})",
     ]  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 import subprocess
 import time
@@ -17,6 +19,7 @@ from tests.support.server import RunningServer
 from tests.support.stream import StreamHarness, free_port, poll_until
 
 pytestmark = pytest.mark.integration
+DASHBOARD = Path(__file__).parents[2] / "helm" / "bgcut-stream" / "files" / "dashboard.json"
 
 
 @pytest.fixture
@@ -78,7 +81,8 @@ def test_prometheus_scrapes_job_counts(
     prometheus_binary: str,
     stopped: list[subprocess.Popen[bytes]],
 ) -> None:
-    """Four good jobs and one not-found job show up in PromQL as scraped by Prometheus."""
+    """Four good jobs and one not-found job show up in PromQL as scraped by Prometheus; the
+    dashboard's cost and stall panels return values for jobs that finish while it scrapes."""
     harness = StreamHarness(kafka_bootstrap, server.url, tmp_path / "artifacts")
     harness.publish(
         *[ImageJob(job_id=f"p{i}", source=InlineSource(tiny(300 + i))) for i in range(4)]
@@ -99,3 +103,30 @@ def test_prometheus_scrapes_job_counts(
         assert query(url, "sum(bgcut_credits_spent_total)") == 4
         assert query(url, 'up{job="bgcut-stream"}') == 1
         assert time.monotonic() - started < 60
+
+        # jobs finishing while Prometheus scrapes: the dashboard's per-job panels have a rate
+        harness.publish(
+            *[ImageJob(job_id=f"q{i}", source=InlineSource(tiny(310 + i))) for i in range(3)]
+        )
+        harness.results(8)
+        cpu_per_job = panel_expr("Service CPU per finished job")
+        poll_until(
+            lambda: (query(url, cpu_per_job) or 0) > 0,
+            timeout_s=60,
+            message="CPU per job from the dashboard's query",
+        )
+        loop_lag_p99 = query(url, panel_expr("Event loop stalls p99"))
+        assert loop_lag_p99 is not None
+        assert math.isfinite(loop_lag_p99)  # NaN: the loop took no samples
+        freed = query(url, panel_expr("Objects freed by the garbage collector per job"))
+        assert freed is not None
+        assert math.isfinite(freed)
+
+
+def panel_expr(title: str) -> str:
+    """A dashboard panel's first query, its variables set as Grafana would (all, a 30 s window)."""
+    panels = {p["title"]: p for p in json.loads(DASHBOARD.read_text())["panels"]}
+    expr: str = panels[title]["targets"][0]["expr"]
+    for variable in ("$namespace", "$job", "$instance"):
+        expr = expr.replace(variable, ".*")
+    return expr.replace("$__rate_interval", "30s")

@@ -12,6 +12,7 @@ from prometheus_client import (
 )
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+STALL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 
 
 class StreamMetrics:
@@ -101,6 +102,19 @@ class StreamMetrics:
         self.registry_retries = Counter(
             "bgcut_schema_registry_retries_total",
             "Decodes or encodes retried because the Schema Registry was unreachable.",
+            registry=r,
+        )
+        self.loop_lag = Histogram(
+            "bgcut_event_loop_lag_seconds",
+            "How late the event loop ran a timer, sampled every 0.5 s: its stalls.",
+            buckets=STALL_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "bgcut_gc_pause_seconds",
+            "Duration of each cyclic garbage collection (any thread: it pauses the loop too).",
+            ["generation"],
+            buckets=STALL_BUCKETS,
             registry=r,
         )
         self.ready = Gauge(

@@ -14,6 +14,7 @@ from bgcut_stream.events.registry import build_codecs
 from bgcut_stream.events.schemas import Schema
 from bgcut_stream.observability.http import HealthServer
 from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.observability.stalls import GcPauses, wait_observing_lag
 from bgcut_stream.stream.artifacts import open_store
 from bgcut_stream.stream.auth_gate import AuthGate
 from bgcut_stream.stream.compacted import CompactedTable
@@ -26,6 +27,7 @@ from bgcut_stream.stream.sources import SourceFetcher
 
 log = structlog.get_logger(__name__)
 IO_WORKERS_MIN, IO_WORKERS_MAX = 8, 64
+SUPERVISE_S = 0.5  # how often run() checks the consumer thread (and samples the loop's lag)
 GC_GEN0_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
 
 
@@ -140,6 +142,8 @@ class StreamService:
         asyncio.get_running_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="job-io")
         )
+        gc_pauses = GcPauses(self.metrics.gc_pause)
+        gc_pauses.start()
         try:
             restored = await asyncio.to_thread(self.cache.start)
             done = await asyncio.to_thread(self.done.start, self.settings.restore_timeout_s)
@@ -159,10 +163,7 @@ class StreamService:
             self.loop_thread.start()
             self.metrics.ready.set(1)
             while not stop.is_set() and self.loop_thread.is_alive():
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=0.5)
-                except TimeoutError:
-                    continue
+                await wait_observing_lag(stop, SUPERVISE_S, self.metrics.loop_lag)
             log.info("shutting_down", drain_timeout_s=self.settings.drain_timeout_s)
             self.loop_thread.stop()
             await asyncio.to_thread(self.loop_thread.join)
@@ -170,6 +171,7 @@ class StreamService:
                 raise self.loop_thread.error
         finally:
             self.metrics.ready.set(0)
+            gc_pauses.stop()
             self.cache.close()
             self.done.close()
             await asyncio.to_thread(self.producer.flush, 30)
