@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ from common import cpu_seconds, table
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 PARTITIONS = 8
+SERVICE_COMMAND = (sys.executable, "-m", "bgcut_stream", "run")
 JOB_CODEC = AvroCodec(bundled(IMAGE_JOB))
 RESULT_CODEC = AvroCodec(bundled(IMAGE_RESULT))
 VARIANTS = {
@@ -239,8 +241,11 @@ def run_service(
     instances: int = 1,
     per_partition: int | None = None,
     partitions: int = PARTITIONS,
+    command: Sequence[str] = SERVICE_COMMAND,
+    on_published: Callable[[list[subprocess.Popen[bytes]]], None] | None = None,
 ) -> dict[str, float]:
-    """The service (``instances`` processes in one group) on ``count`` jobs."""
+    """The service (``instances`` processes of ``command`` in one group) on ``count`` jobs;
+    ``on_published`` gets the processes once the jobs are published."""
     topic = f"pipe-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, partitions)
     ensure_topics(
@@ -263,7 +268,7 @@ def run_service(
         log = (work / f"{topic}-{port}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bgcut_stream", "run"],
+                list(command),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -282,6 +287,8 @@ def run_service(
         publish(bootstrap, topic, count, cell.variants)  # the group is settled: no rebalance
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         stalls0 = stall_samples(ports)
+        if on_published is not None:
+            on_published(procs)
         profile = os.environ.get("PIPELINE_BENCH_PROFILE")
         spy = (
             subprocess.Popen(
@@ -470,7 +477,8 @@ def main() -> None:
         "service runs", "service jobs/s", "service % of ideal",
         "service ÷ batch-gather (fresh venv)",
         "service ÷ batch-gather (project venv)", "service CPU ms/job",
-        "batch-gather CPU ms/job (fresh / project venv)", "service mean job ms",
+        "batch-gather CPU ms/job (fresh / project venv)",
+        "service CPU ÷ batch-gather CPU (project venv)", "service mean job ms",
         "API time per job ms", "service loop lag ms, mean / p99 bucket",
         "service GC pause ms/job (objects freed/job)",
     ]  # fmt: skip
@@ -581,6 +589,7 @@ def row_of(
         runs_of(service), fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
         ratio("fresh"), ratio("project"), fmt(service["cpu_ms"], 2),
         f"{peer('fresh', 'cpu_ms', 2)} / {peer('project', 'cpu_ms', 2)}",
+        fmt(service["cpu_ms"] / peers["project"]["cpu_ms"], 2) if "project" in peers else "n/a",
         fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
         f"{fmt(service['lag_mean_ms'], 1)} / ≤ {fmt(service['lag_p99_ms'], 0)}",
         f"{fmt(service['gc_ms'], 3)} ({fmt(service['gc_freed'], 1)})",

@@ -12,6 +12,7 @@ SCRIPTS = (
     "server_bench.py",
     "stream_bench.py",
     "pipeline_bench.py",
+    "calls_per_job.py",
     "client_bench.py",
     "dedupe_bench.py",
 )
