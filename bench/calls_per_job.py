@@ -4,7 +4,8 @@ CPU ms per job on this VM drifts up to 2x within an hour (README, Benchmarks), s
 cannot be seen in it between two runs. The number of calls the event loop makes per job does not
 drift: ``pipeline_bench``'s set-up (latency stub, local broker, reprocess jobs, 8 partitions,
 key ordering), with the service started as ``profiled_service.py``, whose cProfile runs on the
-main thread (the event loop's) from the moment the jobs are published until the service exits.
+main thread (the event loop's) from just before the jobs are published until the service exits
+(its shutdown included).
 Each cell prints calls per job by who made them: our code, httpx, aiohttp (with httpx-aiohttp),
 asyncio (with selectors), other Python, and functions written in C (builtins, extension
 methods). cProfile slows the service about 2x, so this run's jobs/s and CPU are not figures.
@@ -80,7 +81,7 @@ def main() -> None:
             with stub(cell.latency_ms) as api:
                 run_service(
                     broker.bootstrap, api, cell, count, work, command=command,
-                    on_published=signal_profiling,
+                    before_publish=signal_profiling,
                 )  # fmt: skip
             calls = calls_by_group(out)
             per_job = {group: calls.get(group, 0) / count for group in GROUPS}

@@ -242,10 +242,10 @@ def run_service(
     per_partition: int | None = None,
     partitions: int = PARTITIONS,
     command: Sequence[str] = SERVICE_COMMAND,
-    on_published: Callable[[list[subprocess.Popen[bytes]]], None] | None = None,
+    before_publish: Callable[[list[subprocess.Popen[bytes]]], None] | None = None,
 ) -> dict[str, float]:
     """The service (``instances`` processes of ``command`` in one group) on ``count`` jobs;
-    ``on_published`` gets the processes once the jobs are published."""
+    ``before_publish`` gets the processes once their group has settled, before the jobs exist."""
     topic = f"pipe-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, partitions)
     ensure_topics(
@@ -284,11 +284,11 @@ def run_service(
                 print((work / f"{topic}-{port}.log").read_text()[-3000:], file=sys.stderr)
                 raise
         wait_for_group(bootstrap, f"{topic}-service", instances)
+        stalls0 = stall_samples(ports)  # its CPU is not the jobs'
+        if before_publish is not None:
+            before_publish(procs)
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)  # the service starts on the first record
         publish(bootstrap, topic, count, cell.variants)  # the group is settled: no rebalance
-        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
-        stalls0 = stall_samples(ports)
-        if on_published is not None:
-            on_published(procs)
         profile = os.environ.get("PIPELINE_BENCH_PROFILE")
         spy = (
             subprocess.Popen(
@@ -360,8 +360,8 @@ def stall_samples(ports: list[int]) -> dict[str, float]:
 
 
 def stall_figures(before: dict[str, float], after: dict[str, float], jobs: int) -> dict[str, float]:
-    """Between two samplings: the loop's lag (mean, and the bucket bound that holds 99 % of its
-    samples), GC pause time per job and objects the GC freed per job."""
+    """Between two samplings: the loop's lag (samples, mean, and the bound of the highest bucket
+    with a sample: its maximum, to a bucket), GC pause time and objects the GC freed per job."""
     delta = {key: after.get(key, 0.0) - before.get(key, 0.0) for key in after}
     samples = delta["bgcut_event_loop_lag_seconds_count"]
     bounds = sorted(
@@ -369,10 +369,13 @@ def stall_figures(before: dict[str, float], after: dict[str, float], jobs: int) 
         for key, value in delta.items()
         if key.startswith("bgcut_event_loop_lag_seconds_bucket")
     )
-    p99 = next((bound for bound, cum in bounds if cum >= 0.99 * samples), float("nan"))
+    highest = next((bound for bound, cum in bounds if samples and cum >= samples), float("nan"))
     return {
-        "lag_mean_ms": 1000 * delta["bgcut_event_loop_lag_seconds_sum"] / max(1.0, samples),
-        "lag_p99_ms": 1000 * p99,
+        "lag_samples": samples,
+        "lag_mean_ms": 1000 * delta["bgcut_event_loop_lag_seconds_sum"] / samples
+        if samples
+        else float("nan"),
+        "lag_max_ms": 1000 * highest,
         "gc_ms": 1000 * delta["bgcut_gc_pause_seconds_sum"] / jobs,
         "gc_freed": delta["python_gc_objects_collected_total"] / jobs,
     }
@@ -479,7 +482,7 @@ def main() -> None:
         "service ÷ batch-gather (project venv)", "service CPU ms/job",
         "batch-gather CPU ms/job (fresh / project venv)",
         "service CPU ÷ batch-gather CPU (project venv)", "service mean job ms",
-        "API time per job ms", "service loop lag ms, mean / p99 bucket",
+        "API time per job ms", "service loop lag ms, mean / max bucket (samples)",
         "service GC pause ms/job (objects freed/job)",
     ]  # fmt: skip
     rows = []
@@ -568,6 +571,14 @@ def runs_of(result: dict[str, Any]) -> str:
     return f"median of {result['runs']} (jobs/s {j0:.0f}-{j1:.0f}, CPU {c0:.2f}-{c1:.2f})"
 
 
+def lag_of(service: dict[str, Any]) -> str:
+    """The loop-lag cell: mean / highest bucket (samples), or n/a without a sample."""
+    if not service["lag_samples"]:
+        return "n/a (0 samples)"
+    mean, highest = fmt(service["lag_mean_ms"], 1), fmt(service["lag_max_ms"], 0)
+    return f"{mean} / ≤ {highest} ({service['lag_samples']:.0f})"
+
+
 def row_of(
     cell: Cell,
     count: int,
@@ -591,7 +602,7 @@ def row_of(
         f"{peer('fresh', 'cpu_ms', 2)} / {peer('project', 'cpu_ms', 2)}",
         fmt(service["cpu_ms"] / peers["project"]["cpu_ms"], 2) if "project" in peers else "n/a",
         fmt(service["job_ms"], 0), str(2 * cell.latency_ms),
-        f"{fmt(service['lag_mean_ms'], 1)} / ≤ {fmt(service['lag_p99_ms'], 0)}",
+        lag_of(service),
         f"{fmt(service['gc_ms'], 3)} ({fmt(service['gc_freed'], 1)})",
     ]  # fmt: skip
 

@@ -27,6 +27,29 @@ def test_a_blocked_loop_is_recorded_as_lag() -> None:
     assert (sample("bgcut_event_loop_lag_seconds_sum") or 0) >= 0.19
 
 
+def test_the_lag_is_the_timers_lateness_not_the_passes_after_it() -> None:
+    """On a loop whose every pass takes 0.1 s, a timer runs at most ~2 passes late; ``wait_for``
+    raises its timeout ~4 passes after its timer, which a sample taken there would count."""
+    metrics = StreamMetrics()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        busy = True
+
+        def heavy_pass() -> None:
+            time.sleep(0.1)
+            if busy:
+                loop.call_soon(heavy_pass)
+
+        loop.call_soon(heavy_pass)
+        await wait_observing_lag(asyncio.Event(), 0.01, metrics.loop_lag)
+        busy = False
+
+    asyncio.run(main())
+    assert metrics.registry.get_sample_value("bgcut_event_loop_lag_seconds_count") == 1
+    assert (metrics.registry.get_sample_value("bgcut_event_loop_lag_seconds_sum") or 0) < 0.3
+
+
 def test_a_wait_the_event_ends_is_no_sample() -> None:
     metrics = StreamMetrics()
 
