@@ -13,8 +13,8 @@ variant, 8 partitions, distinct keys), side by side in one run:
 
 ideal jobs/s = in-flight cap / (API latency x sequential calls per job: process, then the
 variants' downloads at once). Service CPU is read from /proc; its event-loop lag and GC pauses from
-its own ``/metrics`` (``bgcut_event_loop_lag_seconds``, ``bgcut_gc_pause_seconds``), sampled when
-the jobs are published and when the last result is read. After the issue's grid (a fixed
+its own ``/metrics`` (``bgcut_event_loop_lag_seconds``, ``bgcut_gc_pause_seconds``); both from
+just before the jobs are published until the last result is read. After the issue's grid (a fixed
 latency), two rows at 64 in flight whose latency varies per call (lognormal, same mean; see
 ``VARYING``). ``--quick`` runs one cell;
 ``PIPELINE_BENCH_PROFILE=FILE`` records each service run's first instance with ``py-spy`` (raw).

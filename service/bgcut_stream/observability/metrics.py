@@ -106,7 +106,7 @@ class StreamMetrics:
         )
         self.loop_lag = Histogram(
             "bgcut_event_loop_lag_seconds",
-            "How late the event loop ran a timer, sampled every 0.5 s: its stalls.",
+            "How late the event loop ran a timer that was due (sampled about every 0.5 s).",
             buckets=STALL_BUCKETS,
             registry=r,
         )
