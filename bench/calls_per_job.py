@@ -6,11 +6,15 @@ drift: ``pipeline_bench``'s set-up (latency stub, local broker, reprocess jobs, 
 key ordering), with the service started as ``profiled_service.py``, whose cProfile runs on the
 main thread (the event loop's) from just before the jobs are published until the service exits
 (its shutdown included).
-Each cell prints calls per job by who made them: our code, httpx, aiohttp (with httpx-aiohttp),
-asyncio (with selectors), other Python, and functions written in C (builtins, extension
-methods). cProfile slows the service about 2x, so this run's jobs/s and CPU are not figures.
+Each cell prints calls per job by who made them: our code (the transport under httpx included),
+httpx, aiohttp, asyncio (with selectors), other Python, and functions written in C (builtins,
+extension methods). cProfile slows the service about 2x, so this run's jobs/s and CPU are not
+figures.
 
-    python bench/calls_per_job.py [--cells 16/400,64/100] [--seconds 10]
+    python bench/calls_per_job.py [--cells 16/400,64/100] [--seconds 10] [--keep DIR]
+
+``--keep DIR`` keeps each cell's profile (``DIR/service-16-400.prof``) to read its top functions:
+``python -m pstats DIR/service-16-400.prof`` then ``sort ncalls`` and ``stats 30``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,7 +45,7 @@ def group_of(filename: str) -> str:
         return "our code"
     if "/httpx/" in filename:
         return "httpx"
-    if "/aiohttp/" in filename or "/httpx_aiohttp/" in filename:
+    if "/aiohttp/" in filename:
         return "aiohttp"
     if "/asyncio/" in filename or filename.endswith("/selectors.py"):
         return "asyncio"
@@ -65,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cells", default="16/400,64/100", help="in-flight/latency-ms, ...")
     parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
+    parser.add_argument("--keep", type=Path, help="a folder to keep each cell's profile in")
     args = parser.parse_args()
     cells = [Cell(*map(int, spec.split("/")), 1) for spec in args.cells.split(",")]
     headers = ["in flight", "API latency ms", "jobs", "calls/job", *GROUPS]
@@ -84,6 +90,9 @@ def main() -> None:
                     before_publish=signal_profiling,
                 )  # fmt: skip
             calls = calls_by_group(out)
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(out, args.keep / out.name)
             per_job = {group: calls.get(group, 0) / count for group in GROUPS}
             total = f"{sum(per_job.values()):.0f}"
             shares = [f"{per_job[group]:.0f}" for group in GROUPS]

@@ -7,8 +7,8 @@ work for the same jobs, in flight at once as the service would, against ``latenc
 (near-zero CPU), through:
 
 1. ``aiohttp``: plain ``aiohttp.ClientSession`` calls (the floor: no httpx);
-2. ``httpx over aiohttp``: ``httpx.AsyncClient`` on ``httpx-aiohttp``'s transport, the same pool
-   the service uses, with the same calls;
+2. ``httpx over aiohttp``: ``httpx.AsyncClient`` on the service's transport
+   (``client/transport.py``: aiohttp's pool), with the same calls;
 3. ``httpx (httpcore)``: ``httpx.AsyncClient`` on its own pool;
 4. ``BackgroundCutClient``: the service's client (validated models, retries, egress guard,
    streamed download with size and type checks).
@@ -185,7 +185,7 @@ def main() -> None:
     print(table(["stack", "CPU ms/job", "range", "÷ aiohttp", "ms/job over aiohttp"], rows))
     print(
         f"\nBackgroundCutClient's output writes ended in worker threads in {sum(THREADED)} of "
-        f"{len(THREADED)} runs (an inline write took over 5 ms: see client/file_work.py)."
+        f"{len(THREADED)} runs (inline writes turned slow: see client/file_work.py)."
     )
 
 

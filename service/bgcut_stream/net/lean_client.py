@@ -40,9 +40,8 @@ class _ReleasedOnClose(httpx.AsyncByteStream):
         self._stream = stream
         self._response = weakref.ref(response)  # a strong one would be a cycle of its own
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()  # the body's own iterator: no generator in between
 
     async def aclose(self) -> None:
         """Close the stream (httpx sets ``elapsed`` here), then release the response."""
