@@ -8,9 +8,10 @@ is shown never to have reached anything.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,10 +19,12 @@ import boto3
 import pytest
 
 from bgcut_stream.client import BackgroundCutClient
-from bgcut_stream.client.exceptions import DownloadError
+from bgcut_stream.client.download import download_to
+from bgcut_stream.client.exceptions import DownloadError, TransportError
+from bgcut_stream.client.file_work import FileWork
 from bgcut_stream.client.settings import ClientSettings
 from bgcut_stream.events.jobs import UriSource
-from bgcut_stream.net.egress import EgressPolicy
+from bgcut_stream.net.egress import EgressPolicy, GuardedPoolTransport, guarded_client
 from bgcut_stream.stream.exceptions import SourceError
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.sources import SourceFetcher
@@ -116,6 +119,34 @@ def test_cdn_host_resolving_to_loopback_is_refused(origin: Malicious, tmp_path: 
     with pytest.raises(DownloadError, match="non-public address"):
         _download(origin, f"{origin.url}/to?url={cdn}", tmp_path, download_hosts="localhost")
     assert origin.hits == Counter({"/to": 1})
+
+
+async def _nxdomain(host: str, port: int) -> list[str]:
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+async def _no_answers(host: str, port: int) -> list[str]:
+    return []
+
+
+@pytest.mark.parametrize("resolver", [_nxdomain, _no_answers], ids=["nxdomain", "no-answers"])
+def test_a_cdn_host_that_does_not_resolve_is_a_transport_error(
+    resolver: Callable[[str, int], Awaitable[list[str]]], tmp_path: Path
+) -> None:
+    """A failed lookup is a network error, retried as one (it escaped the client's exception
+    tree as httpcore's ``ConnectError`` once downloads ran on aiohttp's pool)."""
+    policy = EgressPolicy(hosts=frozenset({"cdn.test"}), what="download", resolver=resolver)
+
+    async def run() -> None:
+        transport = GuardedPoolTransport(policy, max_connections=2)
+        async with guarded_client(policy, transport=transport) as http:
+            await download_to(
+                http, "http://cdn.test/o.png", tmp_path / "o.png", files=FileWork(), max_bytes=99
+            )
+
+    with pytest.raises(TransportError, match=r"ConnectError: .*cannot resolve 'cdn\.test'"):
+        asyncio.run(run())
+    assert not list(tmp_path.iterdir())
 
 
 def _fetch(settings: StreamSettings, uri: str) -> bytes:

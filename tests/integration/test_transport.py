@@ -184,3 +184,19 @@ async def test_a_body_left_unread_does_not_poison_the_pool() -> None:
         second = await http.get(raw.url)  # on a fresh connection: the first one was closed
         assert second.status_code == 200
     assert raw.connections == 2
+
+
+async def test_credentials_in_the_url_go_as_basic_auth() -> None:
+    async with raw_server(await answer_once(OK)) as raw, client() as http:
+        response = await http.get(raw.url.replace("http://", "http://user:p%40ss@") + "/o.png")
+    assert response.status_code == 200
+    head = raw.requests[0].split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"get /o.png http/1.1")
+    assert b"authorization: basic dxnlcjpwqhnz" in head  # base64("user:p@ss"), lower-cased
+
+
+async def test_a_control_character_in_a_header_is_refused_before_sending() -> None:
+    async with raw_server(await answer_once(OK)) as raw, client() as http:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.get(raw.url, headers={"X-Note": "a\r\nX-Injected: 1"})
+    assert raw.requests == []

@@ -128,12 +128,15 @@ class PooledTransport(httpx.AsyncBaseTransport):
             data = request.stream
             request.headers.pop("transfer-encoding", None)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        # as httpx quoted it: parsed again, yarl would rewrite escapes such as %7E in a signed
+        # URL's path
+        url = yarl.URL(str(request.url), encoded=True)
+        if url.user is not None:  # httpx sent it as an Authorization header; aiohttp refuses both
+            url = url.with_user(None)
         try:
             response = await self._session.request(
                 request.method,
-                # as httpx quoted it: parsed again, yarl would rewrite escapes such as %7E
-                # in a signed URL's path
-                yarl.URL(str(request.url), encoded=True),
+                url,
                 headers=headers,
                 data=data,
                 allow_redirects=False,
@@ -144,6 +147,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
             )
         except aiohttp.ClientError as exc:
             _raise_mapped(exc)
+        except ValueError as exc:  # refused before sending: a control character in a header
+            raise httpx.LocalProtocolError(str(exc)) from exc
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,

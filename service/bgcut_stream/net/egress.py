@@ -222,8 +222,15 @@ class PinnedResolver(aiohttp.abc.AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[aiohttp.abc.ResolveResult]:
-        """The one checked address of ``host``."""
-        address = await self.policy.resolve(host, port)
+        """The one checked address of ``host``.
+
+        A failed lookup is raised as the ``OSError`` aiohttp expects of a resolver (it becomes
+        ``httpx.ConnectError``); ``EgressDenied`` is one already.
+        """
+        try:
+            address = await self.policy.resolve(host, port)
+        except httpcore.ConnectError as exc:
+            raise OSError(socket.EAI_NONAME, str(exc)) from exc  # strerror: aiohttp shows it
         return [
             {
                 "hostname": host,
