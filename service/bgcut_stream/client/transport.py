@@ -12,10 +12,13 @@ replaced ``httpx-aiohttp``'s adapter, which
   the client's exception tree as ``aiohttp.ClientResponseError`` and was not retried as a
   transport error; a refused or dropped connection read ``ConnectTimeout``;
 - handed aiohttp the URL as a string, parsed again: escapes such as ``%7E`` in a signed URL's
-  path were rewritten.
+  path were rewritten;
+- let aiohttp refuse a URL with credentials (httpx had already sent them as a Basic header) and
+  a control character in a header with a bare ``ValueError``.
 
 Here every aiohttp error becomes the httpx error it stands for (``AIOHTTP_ERRORS``, most specific
-first) and the URL goes out as httpx quoted it. Each call does less, too (headers decoded once
+first; a header aiohttp refuses is httpx's ``LocalProtocolError``), and the URL goes out as httpx
+quoted it, its credentials in httpx's header only. Each call does less, too (headers decoded once
 from their raw bytes, one timeout object per setting, a body read as aiohttp buffers it): about
 130 fewer function calls a job at 64 in flight (``bench/calls_per_job.py``), too few for this
 VM's CPU figures to resolve.
