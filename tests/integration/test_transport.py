@@ -71,7 +71,7 @@ def client(timeout: float = 5.0) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=pooled_transport(4), timeout=timeout)
 
 
-async def answer_once(payload: bytes) -> Reply:
+def answer_once(payload: bytes) -> Reply:
     async def reply(r: asyncio.StreamReader, w: asyncio.StreamWriter, raw: Raw) -> None:
         await read_request(r, raw)
         w.write(payload)
@@ -92,14 +92,14 @@ async def answer_once(payload: bytes) -> Reply:
 async def test_a_broken_answer_is_an_httpx_transport_error(
     payload: bytes, error: type[httpx.TransportError]
 ) -> None:
-    async with raw_server(await answer_once(payload)) as raw, client() as http:
+    async with raw_server(answer_once(payload)) as raw, client() as http:
         with pytest.raises(error) as caught:
             await http.post(f"{raw.url}/v3/process", json={})  # the body is read here too
     assert caught.value.__cause__ is not None  # aiohttp's error, kept for the logs
 
 
 async def test_a_refused_connection_is_a_connect_error() -> None:
-    async with raw_server(await answer_once(OK)) as raw:
+    async with raw_server(answer_once(OK)) as raw:
         url = raw.url
     async with client() as http:
         with pytest.raises(httpx.ConnectError):
@@ -118,7 +118,7 @@ async def test_a_silent_server_is_a_read_timeout() -> None:
 
 async def test_the_client_retries_a_garbled_answer_as_a_transport_error() -> None:
     """Before: aiohttp's ``ClientResponseError`` escaped the client's exception tree unretried."""
-    async with raw_server(await answer_once(b"garbage\r\n\r\n")) as raw:
+    async with raw_server(answer_once(b"garbage\r\n\r\n")) as raw:
         settings = ClientSettings(
             base_url=raw.url, api_key="k", max_attempts=3, backoff_initial_s=0.01
         )
@@ -129,7 +129,7 @@ async def test_the_client_retries_a_garbled_answer_as_a_transport_error() -> Non
 
 
 async def test_headers_and_body_arrive_as_sent() -> None:
-    async with raw_server(await answer_once(OK)) as raw, client() as http:
+    async with raw_server(answer_once(OK)) as raw, client() as http:
         response = await http.post(
             f"{raw.url}/v3/out/a%7Eb.png?a=b%20c&sig=x%2By",
             json={"unique_filename": "ü.png"},
@@ -187,7 +187,7 @@ async def test_a_body_left_unread_does_not_poison_the_pool() -> None:
 
 
 async def test_credentials_in_the_url_go_as_basic_auth() -> None:
-    async with raw_server(await answer_once(OK)) as raw, client() as http:
+    async with raw_server(answer_once(OK)) as raw, client() as http:
         response = await http.get(raw.url.replace("http://", "http://user:p%40ss@") + "/o.png")
     assert response.status_code == 200
     head = raw.requests[0].split(b"\r\n\r\n")[0].lower()
@@ -196,7 +196,7 @@ async def test_credentials_in_the_url_go_as_basic_auth() -> None:
 
 
 async def test_a_control_character_in_a_header_is_refused_before_sending() -> None:
-    async with raw_server(await answer_once(OK)) as raw, client() as http:
+    async with raw_server(answer_once(OK)) as raw, client() as http:
         with pytest.raises(httpx.LocalProtocolError):
             await http.get(raw.url, headers={"X-Note": "a\r\nX-Injected: 1"})
     assert raw.requests == []
