@@ -16,7 +16,9 @@ variants' downloads at once). Service CPU is read from /proc; its event-loop lag
 its own ``/metrics`` (``bgcut_event_loop_lag_seconds``, ``bgcut_gc_pause_seconds``); both from
 just before the jobs are published until the last result is read. After the issue's grid (a fixed
 latency), two rows at 64 in flight whose latency varies per call (lognormal, same mean; see
-``VARYING``). ``--quick`` runs one cell;
+``VARYING``). Then the scale-out row, and the issue's goals judged on this run's figures
+(``pipeline_goals.py``: each goal, this run's value, met or not, and the peer's CPU that tells
+this VM's phase). ``--quick`` runs one cell and the scale-out row;
 ``PIPELINE_BENCH_PROFILE=FILE`` records each service run's first instance with ``py-spy`` (raw).
 """
 
@@ -54,6 +56,8 @@ from bgcut_stream.stream.topics import ensure_topics
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_seconds, table
+from pipeline_goals import HEADERS as GOAL_HEADERS
+from pipeline_goals import Measured, goal_rows, phase_line
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -486,6 +490,7 @@ def main() -> None:
         "service GC pause ms/job (objects freed/job)",
     ]  # fmt: skip
     rows = []
+    measured: dict[tuple[int, int, int], Measured] = {}  # fixed-latency cells, for the goals
     peer_versions: dict[str, dict[str, str]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp,
@@ -516,6 +521,8 @@ def main() -> None:
                 )  # fmt: skip
 
             peer_versions.update({name: runs[0]["versions"] for name, runs in peer_runs.items()})
+            if not cell.jitter:
+                measured[cell.key] = Measured(cell.ideal, service, peers)
             row = row_of(cell, count, naive, peers, service)
             rows.append(row)
             print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
@@ -541,6 +548,9 @@ def main() -> None:
         f"1 instance {one['jobs_s']:.1f} jobs/s, 3 instances {three['jobs_s']:.1f} jobs/s, "
         f"ratio {three['jobs_s'] / one['jobs_s']:.2f}x"
     )
+    print("\nGoals (issue 13), in this run:\n")
+    print(table(GOAL_HEADERS, goal_rows(measured, three["jobs_s"] / one["jobs_s"])))
+    print("\n" + phase_line(measured))
 
 
 GOAL_CELLS = {(64, 100, 1), (256, 400, 1)}  # the issue's goals: each run --reps times

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-from pathlib import Path
 from types import ModuleType
 
-STUB = Path(__file__).parents[2] / "bench" / "latency_stub.py"
+from tests.support.bench_modules import load as load_bench
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("latency_stub", STUB)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("latency_stub")
 
 
 def test_a_fixed_delay_without_jitter() -> None:
