@@ -57,7 +57,7 @@ from bgcut_stream.stream.topics import ensure_topics
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_seconds, table
 from pipeline_goals import HEADERS as GOAL_HEADERS
-from pipeline_goals import Measured, goal_rows, phase_line
+from pipeline_goals import THROUGHPUT, Measured, goal_rows, phase_line
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -553,7 +553,7 @@ def main() -> None:
     print("\n" + phase_line(measured))
 
 
-GOAL_CELLS = {(64, 100, 1), (256, 400, 1)}  # the goals: each run --reps times
+GOAL_CELLS = {key for key, _floor in THROUGHPUT}  # the goal cells: each run --reps times
 # Beyond the grid (fixed latency): the ratio cells again with a latency that varies per
 # call, as a real API's does; a gathered batch then waits for its slowest call.
 VARYING = [Cell(64, 100, 1, jitter=0.5), Cell(64, 400, 1, jitter=0.5)]
