@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bgcut_stream.observability.metrics import StreamMetrics
+from bgcut_stream.stream import consumer_loop
 from bgcut_stream.stream.consumer_loop import MAX_WAIT_S, POLL_S, ConsumerLoop
 from bgcut_stream.stream.settings import StreamSettings
 
@@ -83,6 +84,41 @@ def test_a_commit_that_is_due_bounds_the_wait_by_the_shortest_poll(
     assert consumer.poll_timeouts == [POLL_S]
     loop._tick()  # the commit was made: now the wait runs towards the next one
     assert consumer.poll_timeouts == [POLL_S, MAX_WAIT_S]
+
+
+class FakeClock:
+    """``time.monotonic`` that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_poll_that_ends_just_short_of_the_commit_still_commits_in_its_tick(
+    idle_loop: tuple[ConsumerLoop, FakeConsumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """librdkafka counts a poll's timeout in whole ms: it may return a fraction early.
+
+    The commit it waited for is made in that tick, not in a second one ``POLL_S`` later (an
+    idle thread woke twice per commit interval).
+    """
+    loop, consumer = idle_loop
+    clock = FakeClock()
+    monkeypatch.setattr(consumer_loop, "time", clock)
+    loop._last_commit = clock.now - INTERVAL_S + 0.2  # the next commit is due in 200 ms
+
+    def returns_early() -> None:
+        clock.now += 0.199
+
+    consumer.during_poll = returns_early
+    loop._tick()
+    assert consumer.poll_timeouts == [pytest.approx(0.2)]
+    assert loop._last_commit == clock.now  # committed in this tick
+    consumer.during_poll = lambda: None
+    loop._tick()
+    assert consumer.poll_timeouts[1] == MAX_WAIT_S  # towards the next commit, not POLL_S
 
 
 def test_a_job_that_finishes_during_the_poll_is_collected_in_the_same_tick(

@@ -36,6 +36,9 @@ log = structlog.get_logger(__name__)
 POLL_S = 0.05  # shortest wait for records or a finished job (the longest: until a commit is due)
 MAX_WAIT_S = 0.25  # ... but no longer than this (how long stop() may wait out a poll)
 LAG_INTERVAL_S = 5.0
+# A commit due this soon is made now: a poll's timeout counts in whole milliseconds and may end
+# just short of the commit it waited for, which then cost a second tick after ``POLL_S``.
+COMMIT_EARLY_S = 0.01
 PREFETCH = 0.25  # jobs handed to the event loop beyond the slots, as a share of them
 Key = tuple[str, int]
 JobKey = tuple[str, int, int]
@@ -330,7 +333,7 @@ class ConsumerLoop(threading.Thread):
 
     def _maybe_commit(self) -> None:
         now = time.monotonic()
-        if now - self._last_commit < self.settings.commit_interval_s:
+        if now - self._last_commit < self.settings.commit_interval_s - COMMIT_EARLY_S:
             return
         self._last_commit = now
         self._commit(list(self.ledgers))
