@@ -181,8 +181,11 @@ class ConsumerLoop(threading.Thread):
         timer instead kept an idle service ticking 20 times a second, each tick contending for
         the GIL with the event loop. ``stop()`` may wait out a poll: ``MAX_WAIT_S`` at most.
         """
-        due = self._last_commit + self.settings.commit_interval_s - time.monotonic()
-        return min(MAX_WAIT_S, max(POLL_S, due))
+        return min(MAX_WAIT_S, max(POLL_S, self._commit_due_in(time.monotonic())))
+
+    def _commit_due_in(self, now: float) -> float:
+        """Seconds until the next commit is due (negative: overdue)."""
+        return self._last_commit + self.settings.commit_interval_s - now
 
     def _room(self) -> int:
         return self._dispatch_limit - len(self.futures)
@@ -333,7 +336,7 @@ class ConsumerLoop(threading.Thread):
 
     def _maybe_commit(self) -> None:
         now = time.monotonic()
-        if now - self._last_commit < self.settings.commit_interval_s - COMMIT_EARLY_S:
+        if self._commit_due_in(now) > COMMIT_EARLY_S:
             return
         self._last_commit = now
         self._commit(list(self.ledgers))
