@@ -29,15 +29,15 @@ READER = Path(__file__).parents[1] / "support" / "java" / "ReadResults.java"
 def test_kafkas_java_consumer_reads_every_result_intact(
     kafka_bootstrap: str, server: RunningServer, tmp_path: Path
 ) -> None:
+    java = shutil.which("java")
+    if java is None:  # only with an external cluster (KAFKA_BOOTSTRAP_SERVERS): ours runs on Java
+        pytest.skip("java not found on PATH: no JVM to run Kafka's Java consumer on")
+    libs = resolve_jars(default_cache_dir())  # kafka-clients and its codecs, from Maven Central
     harness = StreamHarness(kafka_bootstrap, server.url, tmp_path / "artifacts")
     jobs = [ImageJob(job_id=f"jvm-{i}", source=InlineSource(tiny(9100 + i))) for i in range(4)]
     harness.publish(*jobs)
     with harness.running():
         expected = {r.job_id: r for r in harness.results(len(jobs))}
-    java = shutil.which("java")
-    if java is None:  # only with an external cluster (KAFKA_BOOTSTRAP_SERVERS): ours runs on Java
-        pytest.skip("java not found on PATH: no JVM to run Kafka's Java consumer on")
-    libs = resolve_jars(default_cache_dir())  # kafka-clients and its codecs, from Maven Central
     read = subprocess.run(
         [
             java,
