@@ -19,6 +19,7 @@ from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream import consumer_loop
 from bgcut_stream.stream.consumer_loop import MAX_WAIT_S, POLL_S, ConsumerLoop
 from bgcut_stream.stream.settings import StreamSettings
+from tests.support.clock import Clock
 
 INTERVAL_S = 60.0  # a commit interval far longer than any stall of this machine
 
@@ -86,16 +87,6 @@ def test_a_commit_that_is_due_bounds_the_wait_by_the_shortest_poll(
     assert consumer.poll_timeouts == [POLL_S, MAX_WAIT_S]
 
 
-class FakeClock:
-    """``time.monotonic`` that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 def test_a_poll_that_ends_just_short_of_the_commit_still_commits_in_its_tick(
     idle_loop: tuple[ConsumerLoop, FakeConsumer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,7 +96,7 @@ def test_a_poll_that_ends_just_short_of_the_commit_still_commits_in_its_tick(
     idle thread woke twice per commit interval).
     """
     loop, consumer = idle_loop
-    clock = FakeClock()
+    clock = Clock()
     monkeypatch.setattr(consumer_loop, "time", clock)
     loop._last_commit = clock.now - INTERVAL_S + 0.2  # the next commit is due in 200 ms
 

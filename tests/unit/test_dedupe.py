@@ -6,20 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgcut_stream.stream.dedupe import BUCKETS, DoneWindow
-
-
-class Clock:
-    """A settable clock (pure logic: the window's notion of now)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def test_ids_expire_after_the_window() -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     window = DoneWindow(800.0, clock)
     window.add("a")
     clock.now += 400
@@ -35,7 +26,7 @@ def test_ids_expire_after_the_window() -> None:
 
 
 def test_restored_entries_older_than_the_window_are_ignored() -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     window = DoneWindow(100.0, clock)
     window.add("old", at=clock.now - 500)
     window.add("new", at=clock.now - 50)

@@ -9,16 +9,7 @@ import time
 import pytest
 
 from bgcut_stream.client.file_work import FileWork
-
-
-class Clock:
-    """A clock the test moves; ``call`` below advances it by the time the call 'takes'."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def call(clock: Clock, takes: float) -> str:

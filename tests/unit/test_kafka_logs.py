@@ -8,14 +8,7 @@ import pytest
 import structlog
 
 from bgcut_stream.observability.kafka_logs import KafkaLogHandler, normalize
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def fail_line(ms: int) -> logging.LogRecord:
@@ -36,7 +29,7 @@ def fail_line(ms: int) -> logging.LogRecord:
 
 def test_repeats_are_counted_not_flooded() -> None:
     """Many repeats of one error give one event at once and one counted event per interval."""
-    clock = Clock()
+    clock = Clock(0.0)
     handler = KafkaLogHandler(repeat_interval_s=60, clock=clock)
     with structlog.testing.capture_logs() as events:
         for ms in range(500):
@@ -53,7 +46,7 @@ def test_repeats_are_counted_not_flooded() -> None:
 
 def test_distinct_errors_each_get_an_event() -> None:
     """A different message is reported at once even while another one is being suppressed."""
-    handler = KafkaLogHandler(clock=Clock())
+    handler = KafkaLogHandler(clock=Clock(0.0))
     other = logging.LogRecord(
         "librdkafka", logging.WARNING, __file__, 1, "%s [%s] %s", ("SASL", "c", "auth failed"), None
     )
