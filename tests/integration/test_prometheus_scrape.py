@@ -87,7 +87,8 @@ def test_prometheus_scrapes_job_counts(
     stopped: list[subprocess.Popen[bytes]],
 ) -> None:
     """Four good jobs and one not-found job show up in PromQL as scraped by Prometheus; the
-    dashboard's cost and stall panels return values for jobs that finish while it scrapes."""
+    dashboard's cost, stall and slot panels return values for jobs that finish while it
+    scrapes."""
     harness = StreamHarness(kafka_bootstrap, server.url, tmp_path / "artifacts")
     harness.publish(
         *[ImageJob(job_id=f"p{i}", source=InlineSource(tiny(300 + i))) for i in range(4)]
@@ -124,6 +125,10 @@ def test_prometheus_scrapes_job_counts(
             value = query(url, panel_expr(title))
             assert value is not None, title
             assert math.isfinite(value), title
+        # jobs held API slots within the last 30 s: a share of the cap above 0, at most 1
+        busy = query(url, panel_expr("API slots busy (share of the in-flight cap)"))
+        assert busy is not None
+        assert 0 < busy <= 1
 
 
 def panel_expr(title: str) -> str:

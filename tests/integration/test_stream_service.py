@@ -94,6 +94,27 @@ def test_happy_path_three_variants(harness: StreamHarness, server: RunningServer
     assert server.balance("test-key") == 1000 - 1.5
 
 
+def test_slot_seconds_on_metrics_add_up_to_the_jobs_own_times(
+    harness: StreamHarness,
+) -> None:
+    """``bgcut_slot_busy_seconds_total`` is the sum of the jobs' times in their slots (each
+    result's ``timings.total_s``, measured inside the slot), so its rate over the cap is the
+    share of the cap kept busy; no slot is held once every job is done."""
+    harness.publish(
+        *[ImageJob(job_id=f"busy-{i}", source=InlineSource(tiny(500 + i))) for i in range(5)]
+    )
+    with harness.running() as service:
+        results = harness.results(5)
+        port = service.health.port
+        poll_until(lambda: metric(port, "bgcut_jobs_in_flight ") == 0)
+        busy = metric(port, "bgcut_slot_busy_seconds_total ")
+        limit = metric(port, "bgcut_jobs_in_flight_limit ")
+    spent = sum(r.timings.total_s for r in results)
+    assert {r.status for r in results} == {"SUCCEEDED"}
+    assert spent <= busy <= spent + 0.01 * len(results)
+    assert limit == harness.settings.max_in_flight
+
+
 def test_same_image_is_uploaded_once(harness: StreamHarness, server: RunningServer) -> None:
     """Three jobs with identical bytes and one reprocessing job by unique_filename: one upload."""
     data = tiny(1)

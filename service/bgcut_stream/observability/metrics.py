@@ -11,6 +11,8 @@ from prometheus_client import (
     ProcessCollector,
 )
 
+from bgcut_stream.observability.slots import SlotMeter
+
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 STALL_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 
@@ -68,7 +70,9 @@ class StreamMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("bgcut_jobs_in_flight", "Jobs being processed now.", registry=r)
+        # bgcut_jobs_in_flight, its limit and bgcut_slot_busy_seconds_total (observability.slots)
+        self.slots = SlotMeter()
+        r.register(self.slots)
         self.lag = Gauge(
             "bgcut_consumer_lag",
             "Records behind the partition end.",

@@ -64,6 +64,7 @@ class JobHandler:
         self.dedupe = dedupe
         self.metrics = metrics
         self.slots = asyncio.Semaphore(settings.max_in_flight)  # API work at once
+        metrics.slots.limit = settings.max_in_flight
         self._partition_slots: dict[tuple[str | None, int | None], asyncio.Semaphore] = {}
 
     async def __call__(self, msg: Message) -> Outcome:
@@ -115,11 +116,11 @@ class JobHandler:
             # over beyond the per-partition cap; they queue here in offset order), then one
             # of the global ones
             async with self._partition_slot(msg), self.slots:
-                self.metrics.in_flight.inc()
+                self.metrics.slots.acquired()
                 try:
                     result = await self.processor.run(job)
                 finally:
-                    self.metrics.in_flight.dec()
+                    self.metrics.slots.released()
             succeeded = True
         except JobFailure as exc:
             return await self._registry_bound(partial(self._finish, msg, job, None, exc))
