@@ -3,7 +3,7 @@
 Raw asyncio HTTP/1.1 with keep-alive (no framework, so its own CPU stays out of the figures):
 upload → a unique_filename, process → output URLs on this host, ``/files/…`` → a tiny image of
 the variant's format, ``…/presign/`` → a token. ``GET /_stats`` reports request counts and the
-time of the first API call. The delay is fixed, or with ``--jitter S`` drawn per call from a
+time the first API call arrived. The delay is fixed, or with ``--jitter S`` drawn per call from a
 lognormal distribution of that mean and shape S (seeded: the same draws every run), as a real
 API's latency varies. Run: ``python bench/latency_stub.py --port P --latency-ms 100``.
 """
@@ -61,8 +61,6 @@ class Stub:
         self.counts[path.split("?", maxsplit=1)[0]] = (
             self.counts.get(path.split("?", maxsplit=1)[0], 0) + 1
         )
-        if self.first_call is None:
-            self.first_call = time.time()
         if path.startswith("/files/"):
             ext = path.rsplit(".", 1)[-1]
             return 200, CONTENT_TYPES.get(ext, "image/png"), self.images.get(ext, b"")
@@ -104,6 +102,8 @@ async def _serve_connection(
             length = int(headers.get("content-length", "0"))
             body = await reader.readexactly(length) if length else b""
             if path != "/_stats":
+                if stub.first_call is None:  # when the first call arrives, not when it is answered
+                    stub.first_call = time.time()
                 await asyncio.sleep(stub.delay())
             status, content_type, payload = stub.answer(method, path, body)
             writer.write(
