@@ -1,4 +1,5 @@
 """How long the consumer thread waits between ticks (until a commit is due, not on a short timer),
+which records it hands over,
 and what it collects after a wait.
 
 Pure logic over a fake consumer and producer (the calls ``_tick`` makes); the loop against a
@@ -18,6 +19,7 @@ import pytest
 from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream import consumer_loop
 from bgcut_stream.stream.consumer_loop import MAX_WAIT_S, POLL_S, ConsumerLoop
+from bgcut_stream.stream.ledger import PartitionLedger
 from bgcut_stream.stream.settings import StreamSettings
 from tests.support.clock import Clock
 
@@ -122,3 +124,68 @@ def test_a_job_that_finishes_during_the_poll_is_collected_in_the_same_tick(
     consumer.during_poll = lambda: loop._completions.put((job, None))
     loop._tick()
     assert job not in loop.futures
+
+
+class FakeRecord:
+    """What the ledger and ``_dispatch`` read from a consumed record."""
+
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._at = (topic, partition, offset)
+
+    def topic(self) -> str:
+        return self._at[0]
+
+    def partition(self) -> int:
+        return self._at[1]
+
+    def offset(self) -> int:
+        return self._at[2]
+
+    def key(self) -> bytes:
+        return f"{self._at[1]}-{self._at[2]}".encode()  # distinct keys
+
+
+def test_a_partition_whose_records_come_late_still_gets_the_free_slots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """16 slots, 2 a partition, 8 partitions: seven partitions' records arrive first and fill
+    the hand-over limit (16 + 4) with records waiting beyond their partitions' caps; the eighth
+    partition's records, a moment later, must still take the 2 API slots left free (they used
+    to wait for a whole API round trip)."""
+    settings = StreamSettings(
+        kafka_bootstrap_servers="127.0.0.1:9",
+        max_in_flight=16,
+        max_in_flight_per_partition=2,
+        ordering="key",
+    )
+    loop = ConsumerLoop(
+        settings=settings,
+        new_producer=FakeProducer,  # type: ignore[arg-type]
+        loop=asyncio.new_event_loop(),
+        handler=None,  # type: ignore[arg-type]
+        metrics=StreamMetrics(),
+        auth_paused=lambda: False,
+        dropped=None,  # type: ignore[arg-type]
+    )
+    started: list[tuple[str, int, int]] = []
+
+    def start(key: tuple[str, int], msg: FakeRecord) -> None:
+        started.append((*key, msg.offset()))
+        loop.futures[started[-1]] = concurrent.futures.Future()
+
+    monkeypatch.setattr(loop, "_start", start)
+    try:
+        for partition in range(8):
+            loop.ledgers[("jobs", partition)] = PartitionLedger("jobs", partition)
+        for partition in range(1, 8):
+            for offset in range(25):
+                loop.ledgers[("jobs", partition)].add(FakeRecord("jobs", partition, offset))  # type: ignore[arg-type]
+        loop._dispatch()
+        assert len(started) == 20  # 14 in the seven partitions' slots, 6 waiting beyond them
+        for offset in range(25):
+            loop.ledgers[("jobs", 0)].add(FakeRecord("jobs", 0, offset))  # type: ignore[arg-type]
+        loop._dispatch()
+        assert [s for s in started if s[1] == 0] == [("jobs", 0, 0), ("jobs", 0, 1)]
+    finally:
+        loop.consumer.close()
+        loop.loop.close()

@@ -223,31 +223,42 @@ class ConsumerLoop(threading.Thread):
         """Hand records over while there is room, one per partition per round.
 
         First up to each partition's cap (records that can call the API at once), then the
-        few more that wait for a partition slot on the event loop. The first partition
-        rotates, so that no partition waits behind another's backlog.
+        few more that wait for a partition slot on the event loop. The first pass counts only
+        jobs within their partitions' caps against the limit: a record waiting beyond its
+        partition's cap cannot take a free API slot, so a partition whose records arrive after
+        the others filled the limit with such records still starts at once (it used to wait a
+        whole API round trip, with API slots idle). The first partition rotates, so that no
+        partition waits behind another's backlog.
         """
-        started = 0
         order = list(self.ledgers)
         if order:
             first = self._rotation % len(order)
             order = order[first:] + order[:first]
             self._rotation += 1
-        for limit in (self.settings.max_in_flight_per_partition, self._partition_limit):
-            keys = order
-            while keys and self._room() > 0:
-                startable = []
-                for key in keys:
-                    if self._room() <= 0:
-                        break
-                    msg = self.ledgers[key].next_startable(limit, self.settings.ordering)
-                    if msg is not None:
-                        self._start(key, msg)
-                        started += 1
-                        startable.append(key)
-                keys = startable
+        cap = self.settings.max_in_flight_per_partition
+        within = sum(min(ledger.running, cap) for ledger in self.ledgers.values())
+        started = self._hand_over(order, cap, self._dispatch_limit - within)
+        started += self._hand_over(order, self._partition_limit, self._room())
         for key, ledger in self.ledgers.items():
             if ledger.waiting <= self.settings.partition_buffer // 2:
                 self.pausing.mark(key, BACKPRESSURE, on=False)
+        return started
+
+    def _hand_over(self, order: list[Key], limit: int, budget: int) -> int:
+        """Start up to ``budget`` records, each partition up to ``limit`` handed over at once."""
+        started = 0
+        keys = order
+        while keys and started < budget:
+            startable = []
+            for key in keys:
+                if started >= budget:
+                    break
+                msg = self.ledgers[key].next_startable(limit, self.settings.ordering)
+                if msg is not None:
+                    self._start(key, msg)
+                    started += 1
+                    startable.append(key)
+            keys = startable
         return started
 
     def _start(self, key: Key, msg: Message) -> None:
