@@ -35,22 +35,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from bgcut_stream.api.models import OutputVariant
-from bgcut_stream.events.codec import AvroCodec
-from bgcut_stream.events.jobs import ImageJob, UploadedSource
 from bgcut_stream.events.results import ImageResult
-from bgcut_stream.events.schemas import IMAGE_JOB, IMAGE_RESULT, bundled
 from bgcut_stream.localstack import free_port, kafka, wait_http_ok
+from bgcut_stream.registry_local.exceptions import RegistryLocalError
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.topics import ensure_topics
 
@@ -58,21 +55,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_seconds, table
 from pipeline_goals import HEADERS as GOAL_HEADERS
 from pipeline_goals import THROUGHPUT, Measured, goal_rows, phase_line
+from upstreams import PLAIN, VARIANTS, Upstream, confluent_transactional, publish_plain
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 PARTITIONS = 8
 SERVICE_COMMAND = (sys.executable, "-m", "bgcut_stream", "run")
-JOB_CODEC = AvroCodec(bundled(IMAGE_JOB))
-RESULT_CODEC = AvroCodec(bundled(IMAGE_RESULT))
-VARIANTS = {
-    1: [OutputVariant(variant_name="full")],
-    3: [
-        OutputVariant(variant_name="full"),
-        OutputVariant(variant_name="thumb", format="webp"),
-        OutputVariant(variant_name="white", format="jpg", background_color="#FFFFFF"),
-    ],
-}
 
 
 @dataclass
@@ -141,21 +129,6 @@ def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> No
     """The jobs topic."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
-
-
-def publish(bootstrap: str, topic: str, count: int, variants: int) -> None:
-    """Publish ``count`` reprocess jobs with distinct keys."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    for i in range(count):
-        job = ImageJob(
-            job_id=f"{topic}-{i}",
-            source=UploadedSource("u-1"),
-            output_variants=VARIANTS[variants],
-        )
-        producer.produce(topic, key=job.job_id.encode(), value=JOB_CODEC.encode(job.to_record()))
-        if i % 1000 == 0:
-            producer.poll(0)
-    producer.flush(60)
 
 
 def read_results(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[Any]:
@@ -247,9 +220,11 @@ def run_service(
     partitions: int = PARTITIONS,
     command: Sequence[str] = SERVICE_COMMAND,
     before_publish: Callable[[list[subprocess.Popen[bytes]]], None] | None = None,
+    upstream: Upstream = PLAIN,
 ) -> dict[str, float]:
-    """The service (``instances`` processes of ``command`` in one group) on ``count`` jobs;
-    ``before_publish`` gets the processes once their group has settled, before the jobs exist."""
+    """The service (``instances`` processes of ``command`` in one group) on ``count`` jobs that
+    ``upstream`` publishes; ``before_publish`` gets the processes once their group has settled,
+    before the jobs exist."""
     topic = f"pipe-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, partitions)
     ensure_topics(
@@ -265,6 +240,7 @@ def run_service(
     for _ in range(instances):
         port = free_port()
         env = service_env(bootstrap, api, topic, cell, port, work)
+        env.update(upstream.env)
         if per_partition is not None:
             env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"] = str(per_partition)
         if os.environ.get("PIPELINE_BENCH_PROFILE"):
@@ -292,7 +268,8 @@ def run_service(
         if before_publish is not None:
             before_publish(procs)
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)  # the service starts on the first record
-        publish(bootstrap, topic, count, cell.variants)  # the group is settled: no rebalance
+        # the group is settled: no rebalance
+        publish_s = upstream.publish(bootstrap, topic, count, cell.variants)
         profile = os.environ.get("PIPELINE_BENCH_PROFILE")
         spy = (
             subprocess.Popen(
@@ -332,7 +309,10 @@ def run_service(
     drop_topics(bootstrap, topic)
     start = first_call(api)
     end = max(ts for ts, _ in results)
-    timings = [ImageResult.from_record(RESULT_CODEC.decode(v)).timings for _, v in results]
+    results_topic = f"{topic}.results"
+    timings = [
+        ImageResult.from_record(upstream.decode(results_topic, v)).timings for _, v in results
+    ]
     return {
         "jobs_s": count / max(1e-6, end - start),
         # the service's own metric over the same span: its slots' busy share (no job holds a
@@ -342,6 +322,7 @@ def run_service(
         "job_ms": 1000 * statistics.fmean(t.total_s for t in timings),
         "process_ms": 1000 * statistics.fmean(t.process_s for t in timings),
         "download_ms": 1000 * statistics.fmean(t.download_s for t in timings),
+        "publish_jobs_s": count / max(1e-6, publish_s),
         **stalls,
     }
 
@@ -425,7 +406,7 @@ def run_peer(
     """``batch_gather_peer.py`` under ``python``: ``batch`` = 1 naive, else poll/gather/commit."""
     topic = f"peer-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic)
-    publish(bootstrap, topic, count, cell.variants)
+    publish_plain(bootstrap, topic, count, cell.variants)
     variants = json.dumps([v.model_dump(mode="json") for v in VARIANTS[cell.variants]])
     done = subprocess.run(
         [
@@ -470,6 +451,11 @@ def main() -> None:
     parser.add_argument(
         "--varying", action="store_true", help="only the rows whose latency varies per call"
     )
+    parser.add_argument(
+        "--upstreams",
+        action="store_true",
+        help="only the rows whose jobs come from an upstream written elsewhere",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
     parser.add_argument(
         "--reps",
@@ -481,6 +467,8 @@ def main() -> None:
     grid = (
         [Cell(64, 100, 1)]
         if args.quick
+        else []
+        if args.upstreams
         else VARYING
         if args.varying
         else [Cell(f, lat, v) for v in (1, 3) for lat in (50, 100, 400) for f in (16, 64, 256)]
@@ -539,7 +527,12 @@ def main() -> None:
             row = row_of(cell, count, naive, peers, service)
             rows.append(row)
             print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
-        if args.varying:
+        strangers = (
+            []
+            if args.quick or args.varying
+            else upstream_rows(broker.bootstrap, work, args.reps, args.seconds)
+        )
+        if args.varying or args.upstreams:
             scale = None
         else:
             scale = Cell(64, 400, 1)
@@ -550,7 +543,15 @@ def main() -> None:
                 three = run_service(
                     broker.bootstrap, api, scale, count, work, 3, scale.in_flight, 12
                 )
-    print("\n" + table(headers, rows))
+    if rows:
+        print("\n" + table(headers, rows))
+    if strangers:
+        cell = UPSTREAM_CELL
+        print(
+            f"\nUpstreams, the service only, {cell.in_flight} in flight, {cell.latency_ms} ms, "
+            f"{cell.variants} variant, interleaved:\n"
+        )
+        print(table(UPSTREAM_HEADERS, strangers))
     for name, versions in peer_versions.items():
         print(f"\nbatch-gather, {name} venv: {versions}")
     if scale is None:
@@ -573,6 +574,44 @@ FEW_JOBS = 600
 # Beyond the issue's grid (fixed latency): the ratio cells again with a latency that varies per
 # call, as a real API's does; a gathered batch then waits for its slowest call.
 VARYING = [Cell(64, 100, 1, jitter=0.5), Cell(64, 400, 1, jitter=0.5)]
+
+
+# The headline cell again, its jobs published by an upstream this project did not write
+# (``upstreams.py``): Confluent's serializer through a registry, in transactions.
+UPSTREAM_CELL = Cell(64, 100, 1)
+UPSTREAM_HEADERS = [
+    "upstream", "jobs", "its publish rate jobs/s", "service runs", "service jobs/s",
+    "service % of ideal", "service slots busy %", "service CPU ms/job", "service mean job ms",
+]  # fmt: skip
+
+
+def upstream_rows(bootstrap: str, work: Path, reps: int, seconds: float) -> list[list[str]]:
+    """The service on ``UPSTREAM_CELL``'s jobs from our publisher and from a stranger's, runs
+    interleaved; a row says n/a when the registry cannot start here."""
+    cell = UPSTREAM_CELL
+    count = cell.jobs(seconds)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    with ExitStack() as stack:
+        try:
+            stranger = stack.enter_context(confluent_transactional(work))
+        except RegistryLocalError as exc:
+            print(f"upstream rows: n/a, the registry did not start ({exc})", file=sys.stderr)
+            return []
+        for _ in range(reps):
+            for upstream in (PLAIN, stranger):
+                with stub(cell.latency_ms) as api:
+                    run = run_service(bootstrap, api, cell, count, work, upstream=upstream)
+                runs.setdefault(upstream.name, []).append(run)
+    rows = []
+    for name, measured in runs.items():
+        service = median_of(measured)
+        row = [
+            name, str(count), fmt(service["publish_jobs_s"], 0), runs_of(service),
+            fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
+            f"{service['busy_pct']:.0f} %", fmt(service["cpu_ms"], 2), fmt(service["job_ms"], 0),
+        ]  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
