@@ -34,9 +34,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.topics import ensure_topics
 
 sys.path.insert(0, str(Path(__file__).parent))
+from chart_defaults import chart_env
 from common import cpu_seconds, table
 from pipeline_goals import HEADERS as GOAL_HEADERS
 from pipeline_goals import THROUGHPUT, Measured, goal_rows, phase_line
@@ -221,10 +222,11 @@ def run_service(
     command: Sequence[str] = SERVICE_COMMAND,
     before_publish: Callable[[list[subprocess.Popen[bytes]]], None] | None = None,
     upstream: Upstream = PLAIN,
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """The service (``instances`` processes of ``command`` in one group) on ``count`` jobs that
-    ``upstream`` publishes; ``before_publish`` gets the processes once their group has settled,
-    before the jobs exist."""
+    ``upstream`` publishes, ``overrides`` over its settings; ``before_publish`` gets the
+    processes once their group has settled, before the jobs exist."""
     topic = f"pipe-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, partitions)
     ensure_topics(
@@ -241,6 +243,7 @@ def run_service(
         port = free_port()
         env = service_env(bootstrap, api, topic, cell, port, work)
         env.update(upstream.env)
+        env.update(overrides or {})
         if per_partition is not None:
             env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"] = str(per_partition)
         if os.environ.get("PIPELINE_BENCH_PROFILE"):
@@ -452,9 +455,9 @@ def main() -> None:
         "--varying", action="store_true", help="only the rows whose latency varies per call"
     )
     parser.add_argument(
-        "--upstreams",
+        "--outside",
         action="store_true",
-        help="only the rows whose jobs come from an upstream written elsewhere",
+        help="only the rows run as others would: a stranger's upstream, the chart's defaults",
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="ideal run time per cell")
     parser.add_argument(
@@ -468,7 +471,7 @@ def main() -> None:
         [Cell(64, 100, 1)]
         if args.quick
         else []
-        if args.upstreams
+        if args.outside
         else VARYING
         if args.varying
         else [Cell(f, lat, v) for v in (1, 3) for lat in (50, 100, 400) for f in (16, 64, 256)]
@@ -527,12 +530,12 @@ def main() -> None:
             row = row_of(cell, count, naive, peers, service)
             rows.append(row)
             print(json.dumps(dict(zip(headers, row, strict=True))), flush=True)
-        strangers = (
+        outside = (
             []
             if args.quick or args.varying
-            else upstream_rows(broker.bootstrap, work, args.reps, args.seconds)
+            else outside_rows(broker.bootstrap, work, args.reps, args.seconds)
         )
-        if args.varying or args.upstreams:
+        if args.varying or args.outside:
             scale = None
         else:
             scale = Cell(64, 400, 1)
@@ -545,13 +548,13 @@ def main() -> None:
                 )
     if rows:
         print("\n" + table(headers, rows))
-    if strangers:
-        cell = UPSTREAM_CELL
+    if outside:
+        cell = OUTSIDE_CELL
         print(
-            f"\nUpstreams, the service only, {cell.in_flight} in flight, {cell.latency_ms} ms, "
-            f"{cell.variants} variant, interleaved:\n"
+            f"\nAs others run it, the service only, {cell.latency_ms} ms, {cell.variants} "
+            "variant, runs interleaved:\n"
         )
-        print(table(UPSTREAM_HEADERS, strangers))
+        print(table(OUTSIDE_HEADERS, outside))
     for name, versions in peer_versions.items():
         print(f"\nbatch-gather, {name} venv: {versions}")
     if scale is None:
@@ -576,38 +579,74 @@ FEW_JOBS = 600
 VARYING = [Cell(64, 100, 1, jitter=0.5), Cell(64, 400, 1, jitter=0.5)]
 
 
-# The headline cell again, its jobs published by an upstream this project did not write
-# (``upstreams.py``): Confluent's serializer through a registry, in transactions.
-UPSTREAM_CELL = Cell(64, 100, 1)
-UPSTREAM_HEADERS = [
-    "upstream", "jobs", "its publish rate jobs/s", "service runs", "service jobs/s",
-    "service % of ideal", "service slots busy %", "service CPU ms/job", "service mean job ms",
+# Outside the grid, the headline cell as others run it, interleaved with ours: its jobs from an
+# upstream this project did not write (``upstreams.py``: Confluent's serializer through a
+# registry, in transactions), and the service with a default Helm install's settings
+# (``chart_defaults.py``), whose ideal counts the slots its ordering lets it fill.
+OUTSIDE_CELL = Cell(64, 100, 1)
+OUTSIDE_HEADERS = [
+    "case", "jobs", "ideal jobs/s (slots it can fill)", "upstream publish rate jobs/s",
+    "service runs", "service jobs/s", "service % of ideal", "service slots busy % (of its cap)",
+    "service CPU ms/job", "service mean job ms",
 ]  # fmt: skip
 
 
-def upstream_rows(bootstrap: str, work: Path, reps: int, seconds: float) -> list[list[str]]:
-    """The service on ``UPSTREAM_CELL``'s jobs from our publisher and from a stranger's, runs
-    interleaved; a row says n/a when the registry cannot start here."""
-    cell = UPSTREAM_CELL
-    count = cell.jobs(seconds)
+@dataclass(frozen=True)
+class Case:
+    """A row outside the grid: its cell (``in_flight``: the slots it can fill), its jobs'
+    upstream and the service settings that differ from the grid's."""
+
+    name: str
+    cell: Cell
+    upstream: Upstream = PLAIN
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+def chart_case(env: Mapping[str, str]) -> Case:
+    """The chart's defaults on the bench's 8 partitions: partition order fills at most
+    partitions x per-partition slots of its cap."""
+    cap, per = int(env["BGCUT_MAX_IN_FLIGHT"]), int(env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"])
+    fillable = min(cap, PARTITIONS * per)
+    name = (
+        f"Helm chart defaults: {env['BGCUT_ORDERING']} order, {per} a partition, cap {cap}, "
+        f"{env.get('BGCUT_LOG_LEVEL', 'INFO')} logs ({PARTITIONS} partitions: {fillable} slots)"
+    )
+    cell = OUTSIDE_CELL
+    return Case(name, Cell(fillable, cell.latency_ms, cell.variants), overrides=env)
+
+
+def outside_rows(bootstrap: str, work: Path, reps: int, seconds: float) -> list[list[str]]:
+    """The service on ``OUTSIDE_CELL`` as we run it and as others would, runs interleaved; a
+    case that cannot run here (no registry, no helm) says why and is left out."""
+    cases = [Case(PLAIN.name, OUTSIDE_CELL)]
     runs: dict[str, list[dict[str, Any]]] = {}
     with ExitStack() as stack:
         try:
             stranger = stack.enter_context(confluent_transactional(work))
+            cases.append(Case(stranger.name, OUTSIDE_CELL, stranger))
         except RegistryLocalError as exc:
-            print(f"upstream rows: n/a, the registry did not start ({exc})", file=sys.stderr)
-            return []
+            print(f"upstream row: n/a, the registry did not start ({exc})", file=sys.stderr)
+        env, why = chart_env()
+        if env is None:
+            print(f"chart-defaults row: n/a, {why}", file=sys.stderr)
+        else:
+            cases.append(chart_case(env))
         for _ in range(reps):
-            for upstream in (PLAIN, stranger):
-                with stub(cell.latency_ms) as api:
-                    run = run_service(bootstrap, api, cell, count, work, upstream=upstream)
-                runs.setdefault(upstream.name, []).append(run)
+            for case in cases:
+                count = case.cell.jobs(seconds)
+                with stub(case.cell.latency_ms) as api:
+                    run = run_service(
+                        bootstrap, api, case.cell, count, work,
+                        upstream=case.upstream, overrides=case.overrides,
+                    )  # fmt: skip
+                runs.setdefault(case.name, []).append(run)
     rows = []
-    for name, measured in runs.items():
-        service = median_of(measured)
+    for case in cases:
+        service = median_of(runs[case.name])
+        ideal = case.cell.ideal
         row = [
-            name, str(count), fmt(service["publish_jobs_s"], 0), runs_of(service),
-            fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / cell.ideal:.0f} %",
+            case.name, str(case.cell.jobs(seconds)), fmt(ideal), fmt(service["publish_jobs_s"], 0),
+            runs_of(service), fmt(service["jobs_s"]), f"{100 * service['jobs_s'] / ideal:.0f} %",
             f"{service['busy_pct']:.0f} %", fmt(service["cpu_ms"], 2), fmt(service["job_ms"], 0),
         ]  # fmt: skip
         rows.append(row)
