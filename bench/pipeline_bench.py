@@ -16,9 +16,11 @@ variants' downloads at once). Service CPU is read from /proc; its event-loop lag
 its own ``/metrics`` (``bgcut_event_loop_lag_seconds``, ``bgcut_gc_pause_seconds``); both from
 just before the jobs are published until the last result is read. After the issue's grid (a fixed
 latency), two rows at 64 in flight whose latency varies per call (lognormal, same mean; see
-``VARYING``). Then the scale-out row, and the issue's goals judged on this run's figures
-(``pipeline_goals.py``: each goal, this run's value, met or not, and the peer's CPU that tells
-this VM's phase). ``--quick`` runs one cell and the scale-out row;
+``VARYING``); then the headline cell as others run it, the service only (``OUTSIDE_CELL``: a
+stranger's transactional upstream through a registry, the Helm chart's default settings;
+``--outside`` runs only those). Then the scale-out row, and the issue's goals judged on this
+run's figures (``pipeline_goals.py``: each goal, this run's value, met or not, and the peer's CPU
+that tells this VM's phase). ``--quick`` runs one cell and the scale-out row;
 ``PIPELINE_BENCH_PROFILE=FILE`` records each service run's first instance with ``py-spy`` (raw).
 """
 
