@@ -1,7 +1,7 @@
 """How the pipeline bench's jobs reach their topic: our own producer, or one written elsewhere.
 
-``PLAIN`` is this project's way (schemaless Avro, one idempotent-free producer, as the bench has
-always published). ``confluent_transactional`` is an upstream the project never wrote: Confluent's
+``PLAIN`` is how the bench has always published (schemaless Avro, one plain producer, no
+transactions). ``confluent_transactional`` is an upstream the project never wrote: Confluent's
 own ``AvroSerializer`` through a real Schema Registry (ours, Apicurio, unless
 ``SCHEMA_REGISTRY_URL`` names one), inside Kafka transactions of ``TX_JOBS`` jobs. Each commit
 leaves a control record in every partition the transaction touched, so the service meets offsets
