@@ -3,8 +3,8 @@
 ``helm template`` (the ``make tools`` binary) renders ``helm/bgcut-stream`` with its default
 values; the bench keeps every setting of the ConfigMap except those naming a place (broker,
 topics, group, API, store, metrics port, key file), which point at the bench's own instead. So
-the row measures what a platform team gets from ``helm install`` without a values file: strict
-partition order, one job per partition, 32 slots, INFO logs.
+the row measures what a platform team gets from ``helm install`` without a values file: key
+order, 32 slots (the per-partition cap left to the service's default), INFO logs.
 """
 
 from __future__ import annotations

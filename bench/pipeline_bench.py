@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from bgcut_stream.events.results import ImageResult
-from bgcut_stream.localstack import free_port, kafka, wait_http_ok
+from bgcut_stream.localstack import free_port, kafka, wait_for_group, wait_http_ok
 from bgcut_stream.registry_local.exceptions import RegistryLocalError
 from bgcut_stream.stream.settings import StreamSettings
 from bgcut_stream.stream.topics import ensure_topics
@@ -167,19 +167,6 @@ def drop_topics(bootstrap: str, prefix: str) -> None:
         future.result(60)
 
 
-def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 120) -> None:
-    """Until ``group`` is stable with ``members`` members that all hold partitions."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        description = admin.describe_consumer_groups([group])[group].result(10)
-        assigned = [m for m in description.members if m.assignment.topic_partitions]
-        if str(description.state).endswith("STABLE") and len(assigned) == members:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"group {group} did not settle with {members} members")
-
-
 def artifact_root(work: Path) -> Path:
     """Artifacts on tmpfs when there is one: the figures are about the pipeline, not the disk
     (this VM's disk adds ~25 ms of metadata latency per output; see the README)."""
@@ -187,9 +174,21 @@ def artifact_root(work: Path) -> Path:
     return (shm if shm.is_dir() else work) / f"pipeline-bench-{work.name}"
 
 
+def grid_settings(cell: Cell) -> dict[str, str]:
+    """The service's behaviour in the grid: the cell's cap, an eighth of it a partition, key
+    order, WARNING logs."""
+    return {
+        "BGCUT_MAX_IN_FLIGHT": str(cell.in_flight),
+        "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(max(1, cell.in_flight // PARTITIONS)),
+        "BGCUT_ORDERING": "key",
+        "BGCUT_LOG_LEVEL": "WARNING",
+    }
+
+
 def service_env(
-    bootstrap: str, api: str, topic: str, cell: Cell, port: int, work: Path
+    bootstrap: str, api: str, topic: str, port: int, work: Path, settings: Mapping[str, str]
 ) -> dict[str, str]:
+    """The bench's places (broker, topics, API, store, metrics port), then ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BGCUT_")}
     env.update(
         {
@@ -201,12 +200,9 @@ def service_env(
             "BGCUT_ARTIFACT_STORE": f"file://{artifact_root(work)}",
             "BGCUT_METRICS_HOST": "127.0.0.1",
             "BGCUT_METRICS_PORT": str(port),
-            "BGCUT_MAX_IN_FLIGHT": str(cell.in_flight),
-            "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(max(1, cell.in_flight // PARTITIONS)),
-            "BGCUT_ORDERING": "key",
             "BGCUT_API_BASE_URL": api,
             "BGCUT_API_API_KEY": "bench",
-            "BGCUT_LOG_LEVEL": "WARNING",
+            **settings,
         }
     )
     return env
@@ -224,11 +220,12 @@ def run_service(
     command: Sequence[str] = SERVICE_COMMAND,
     before_publish: Callable[[list[subprocess.Popen[bytes]]], None] | None = None,
     upstream: Upstream = PLAIN,
-    overrides: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> dict[str, float]:
     """The service (``instances`` processes of ``command`` in one group) on ``count`` jobs that
-    ``upstream`` publishes, ``overrides`` over its settings; ``before_publish`` gets the
-    processes once their group has settled, before the jobs exist."""
+    ``upstream`` publishes, with ``settings`` for its behaviour (default: ``grid_settings``;
+    what they leave unset, the service decides); ``before_publish`` gets the processes once
+    their group has settled, before the jobs exist."""
     topic = f"pipe-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic, partitions)
     ensure_topics(
@@ -243,9 +240,10 @@ def run_service(
     procs, ports = [], []
     for _ in range(instances):
         port = free_port()
-        env = service_env(bootstrap, api, topic, cell, port, work)
+        env = service_env(
+            bootstrap, api, topic, port, work, grid_settings(cell) if settings is None else settings
+        )
         env.update(upstream.env)
-        env.update(overrides or {})
         if per_partition is not None:
             env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"] = str(per_partition)
         if os.environ.get("PIPELINE_BENCH_PROFILE"):
@@ -586,6 +584,7 @@ VARYING = [Cell(64, 100, 1, jitter=0.5), Cell(64, 400, 1, jitter=0.5)]
 # registry, in transactions), and the service with a default Helm install's settings
 # (``chart_defaults.py``), whose ideal counts the slots its ordering lets it fill.
 OUTSIDE_CELL = Cell(64, 100, 1)
+ORDER_SETTINGS = {"BGCUT_MAX_IN_FLIGHT", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION", "BGCUT_ORDERING"}
 OUTSIDE_HEADERS = [
     "case", "jobs", "ideal jobs/s (slots it can fill)", "upstream publish rate jobs/s",
     "service runs", "service jobs/s", "service % of ideal", "service slots busy % (of its cap)",
@@ -596,25 +595,29 @@ OUTSIDE_HEADERS = [
 @dataclass(frozen=True)
 class Case:
     """A row outside the grid: its cell (``in_flight``: the slots it can fill), its jobs'
-    upstream and the service settings that differ from the grid's."""
+    upstream and the service's behaviour settings (None: the grid's)."""
 
     name: str
     cell: Cell
     upstream: Upstream = PLAIN
-    overrides: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, str] | None = None
 
 
 def chart_case(env: Mapping[str, str]) -> Case:
-    """The chart's defaults on the bench's 8 partitions: partition order fills at most
-    partitions x per-partition slots of its cap."""
-    cap, per = int(env["BGCUT_MAX_IN_FLIGHT"]), int(env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"])
+    """The chart's defaults on the bench's 8 partitions and distinct keys: exactly ``env``, what
+    it leaves unset decided by the service as it would be in the pod. Its ideal counts the
+    slots the ordering can fill: partitions x the per-partition cap, at most the cap."""
+    resolved = StreamSettings(
+        **{k.removeprefix("BGCUT_").lower(): v for k, v in env.items() if k in ORDER_SETTINGS}
+    )
+    cap, per = resolved.max_in_flight, resolved.max_in_flight_per_partition
     fillable = min(cap, PARTITIONS * per)
     name = (
-        f"Helm chart defaults: {env['BGCUT_ORDERING']} order, {per} a partition, cap {cap}, "
+        f"Helm chart defaults: {resolved.ordering} order, {per} a partition, cap {cap}, "
         f"{env.get('BGCUT_LOG_LEVEL', 'INFO')} logs ({PARTITIONS} partitions: {fillable} slots)"
     )
     cell = OUTSIDE_CELL
-    return Case(name, Cell(fillable, cell.latency_ms, cell.variants), overrides=env)
+    return Case(name, Cell(fillable, cell.latency_ms, cell.variants), settings=env)
 
 
 def outside_rows(bootstrap: str, work: Path, reps: int, seconds: float) -> list[list[str]]:
@@ -639,7 +642,7 @@ def outside_rows(bootstrap: str, work: Path, reps: int, seconds: float) -> list[
                 with stub(case.cell.latency_ms) as api:
                     run = run_service(
                         bootstrap, api, case.cell, count, work,
-                        upstream=case.upstream, overrides=case.overrides,
+                        upstream=case.upstream, settings=case.settings,
                     )  # fmt: skip
                 runs.setdefault(case.name, []).append(run)
     rows = []

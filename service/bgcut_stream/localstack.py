@@ -1,7 +1,8 @@
 """The local stack shared by ``bgcut-stream demo``, the benchmarks and the tests.
 
 A free port, our BackgroundCut server as a process, a Kafka broker (``$KAFKA_BOOTSTRAP_SERVERS``
-or the embedded Apache Kafka), and waiting until an HTTP endpoint answers 200.
+or the embedded Apache Kafka), waiting until an HTTP endpoint answers 200, and until a consumer
+group has settled with its members holding partitions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from confluent_kafka.admin import AdminClient
 
 from bgcut_stream.kafka_local import BrokerConfig, LocalBroker
 from bgcut_stream.kafka_local.broker import free_port, port_in_use
@@ -28,6 +30,7 @@ __all__ = [
     "free_port",
     "kafka",
     "server_process",
+    "wait_for_group",
     "wait_http_ok",
 ]
 
@@ -55,6 +58,19 @@ def wait_http_ok(
         if time.monotonic() > deadline:
             raise StackError(f"{what} did not answer {url} within {timeout_s:.0f}s")
         time.sleep(0.1)
+
+
+def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 120) -> None:
+    """Until ``group`` is stable with ``members`` members that all hold partitions."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        description = admin.describe_consumer_groups([group])[group].result(10)
+        assigned = [m for m in description.members if m.assignment.topic_partitions]
+        if str(description.state).endswith("STABLE") and len(assigned) == members:
+            return
+        time.sleep(0.5)
+    raise StackError(f"group {group} did not settle with {members} members in {timeout_s:.0f}s")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from tests.support.bench_modules import load as load_bench
 
 SERVICE_SETTINGS_NOT_PLACES = {  # each is a behaviour, not an address: the row must keep it
     "BGCUT_MAX_IN_FLIGHT",
-    "BGCUT_MAX_IN_FLIGHT_PER_PARTITION",
     "BGCUT_ORDERING",
     "BGCUT_JOB_ATTEMPTS",
     "BGCUT_DRAIN_TIMEOUT_S",
@@ -34,14 +33,19 @@ def test_the_row_keeps_every_default_setting_and_replaces_only_places(helm: str)
     assert env == {k: str(v) for k, v in configmap.items() if k in env}
 
 
-def test_its_ideal_counts_the_slots_partition_order_can_fill(helm: str) -> None:
+def test_its_ideal_counts_the_slots_the_ordering_can_fill(helm: str) -> None:
+    """Unset per-partition cap: the service's own default decides, in the row as in the pod."""
     del helm  # the fixture fails the test without helm; chart_env finds the same binary
     bench = load_bench("pipeline_bench")
     env, why = load_bench("chart_defaults").chart_env()
     assert env is not None, why
-    case = bench.chart_case({**env, "BGCUT_MAX_IN_FLIGHT": "32"})
-    assert case.cell.in_flight == min(
-        32, bench.PARTITIONS * int(env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"])
-    )
-    assert case.overrides["BGCUT_ORDERING"] == env["BGCUT_ORDERING"]
+    assert "BGCUT_MAX_IN_FLIGHT_PER_PARTITION" not in env  # the default install leaves it unset
+    case = bench.chart_case(env)
+    assert case.settings == env  # exactly the chart's: the grid's per-partition cap left out
+    assert env["BGCUT_ORDERING"] == "key"
+    assert case.cell.in_flight == int(env["BGCUT_MAX_IN_FLIGHT"])  # distinct keys fill the cap
+    strict = bench.chart_case({**env, "BGCUT_ORDERING": "partition"})
+    assert strict.cell.in_flight == min(int(env["BGCUT_MAX_IN_FLIGHT"]), bench.PARTITIONS)
+    two = {**env, "BGCUT_ORDERING": "partition", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": "2"}
+    assert bench.chart_case({**two, "BGCUT_MAX_IN_FLIGHT": "64"}).cell.in_flight == 16
     assert bench.chart_case({**env, "BGCUT_MAX_IN_FLIGHT": "4"}).cell.in_flight == 4

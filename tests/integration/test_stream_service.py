@@ -19,6 +19,7 @@ from bgcut_stream.events.jobs import ImageJob, InlineSource, UploadedSource
 from bgcut_stream.events.results import ImageResult
 from bgcut_stream.events.schemas import IMAGE_JOB, bundled
 from bgcut_stream.imaging.saliency import SaliencyModel
+from bgcut_stream.localstack import wait_for_group
 from tests.support.images import encode, sample_photo
 from tests.support.server import RunningServer, running_server
 from tests.support.stream import StreamHarness, metric, poll_until
@@ -142,8 +143,13 @@ def test_payment_required_goes_to_its_dlq(
 ) -> None:
     """A key with too few credits: payment-required DLQ record + FAILED result; others go on."""
     with running_server(tmp_path / "s", saliency_model, keys="poor:1") as server:
-        harness = StreamHarness(
-            kafka_bootstrap, server.url, tmp_path / "a", api_key="poor", partitions=1
+        harness = StreamHarness(  # strict order: the costly job meets the 1 credit unspent
+            kafka_bootstrap,
+            server.url,
+            tmp_path / "a",
+            api_key="poor",
+            partitions=1,
+            overrides={"ordering": "partition"},
         )
         harness.publish(
             ImageJob(
@@ -309,10 +315,14 @@ def test_rotated_key_file_is_read_again_after_a_401(
 
 
 def test_sigterm_mid_batch_loses_nothing(
-    harness: StreamHarness, server: RunningServer, tmp_path: Path
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
 ) -> None:
     """SIGTERM while jobs are in flight: exit 0 after draining; a restart finishes the rest."""
     server.set_faults(latency_ms=150)
+    # 4 at a time: the batch outlasts the first results, and 4 jobs are in flight to drain
+    harness = StreamHarness(
+        kafka_bootstrap, server.url, tmp_path / "artifacts", overrides={"max_in_flight": 4}
+    )
     ids = [f"batch-{i}" for i in range(24)]
     harness.publish(
         *[ImageJob(job_id=i, source=InlineSource(tiny(100 + n))) for n, i in enumerate(ids)]
@@ -350,6 +360,8 @@ def test_two_instances_split_partitions_and_process_each_job_once(
     try:
         procs.append(harness.spawn(tmp_path / "one.log"))
         procs.append(harness.spawn(tmp_path / "two.log"))
+        # both hold partitions before the jobs exist (else the first may run them all alone)
+        wait_for_group(harness.bootstrap, harness.settings.group_id, members=2)
         ids = [f"split-{i}" for i in range(30)]
         harness.publish(
             *[ImageJob(job_id=i, source=InlineSource(tiny(200 + n))) for n, i in enumerate(ids)]
@@ -506,6 +518,70 @@ def test_caps_and_ordering_hold_with_jobs_handed_over_beyond_them(
             assert start >= end - slack  # one at a time
     if per_partition > 1:  # the cap was used: distinct keys did run side by side
         assert max(at_once(start) for (start, _), _ in runs) > 1
+
+
+def test_defaults_fill_every_slot_from_one_partition_and_keep_each_keys_order(
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
+) -> None:
+    """With the ordering and per-partition cap left at their defaults (as a default Helm install
+    leaves them), one partition's distinct keys take every slot of the cap, while a key's own
+    records still run one at a time in offset order."""
+    server.set_faults(latency_ms=150)
+    cap = 8
+    harness = StreamHarness(
+        kafka_bootstrap, server.url, tmp_path / "a", partitions=1, overrides={"max_in_flight": cap}
+    )
+    assert harness.settings.ordering == "key"
+    keys = [f"k{i}" for i in range(10)] + ["k0", "k1", "k0"]
+    for seq, key in enumerate(keys):
+        job = ImageJob(
+            job_id=f"fill-{seq}", source=InlineSource(tiny(900 + seq)), metadata={"seq": str(seq)}
+        )
+        harness.publish(job, key=key)
+    with harness.running():
+        results = harness.results(len(keys))
+    assert all(r.status == "SUCCEEDED" for r in results)
+    assert [int(r.metadata["seq"]) for r in results] == list(range(len(keys)))  # offset order
+    runs = sorted((_api_work(r), int(r.metadata["seq"])) for r in results)
+    slack = 0.005
+
+    def at_once(at: float) -> int:
+        return sum(1 for (s, e), _ in runs if s <= at < e - slack)
+
+    assert max(at_once(start) for (start, _), _ in runs) == cap
+    for key in set(keys):
+        mine = [(span, seq) for span, seq in runs if keys[seq] == key]
+        assert [seq for _, seq in mine] == sorted(seq for _, seq in mine)
+        for ((_, end), _), ((start, _), _) in itertools.pairwise(mine):
+            assert start >= end - slack
+
+
+def test_keyless_records_run_one_at_a_time_under_the_defaults(
+    kafka_bootstrap: str, server: RunningServer, tmp_path: Path
+) -> None:
+    """An upstream that sends no key (a stranger's plain producer) keeps strict partition order
+    under the default key order: records without a key count as one key."""
+    server.set_faults(latency_ms=100)
+    harness = StreamHarness(
+        kafka_bootstrap, server.url, tmp_path / "a", partitions=1, overrides={"max_in_flight": 8}
+    )
+    publisher = harness.publisher
+    for seq in range(5):
+        job = ImageJob(
+            job_id=f"keyless-{seq}",
+            source=InlineSource(tiny(950 + seq)),
+            metadata={"seq": str(seq)},
+        )
+        publisher.producer.produce(
+            harness.settings.jobs_topic, value=publisher.codec.encode(job.to_record())
+        )
+    publisher.flush()
+    with harness.running():
+        results = harness.results(5)
+    runs = sorted((_api_work(r), int(r.metadata["seq"])) for r in results)
+    assert [seq for _, seq in runs] == list(range(5))
+    for ((_, end), _), ((start, _), _) in itertools.pairwise(runs):
+        assert start >= end - 0.005  # one at a time
 
 
 def test_no_partition_waits_behind_another_partitions_backlog(

@@ -136,6 +136,7 @@ class StreamHarness:
                 "BGCUT_METRICS_HOST": "127.0.0.1",
                 "BGCUT_DRAIN_TIMEOUT_S": str(s.drain_timeout_s),
                 "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(s.max_in_flight_per_partition),
+                "BGCUT_ORDERING": s.ordering,
                 "BGCUT_MAX_IN_FLIGHT": str(s.max_in_flight),
                 "BGCUT_PARTITION_BUFFER": str(s.partition_buffer),
                 "BGCUT_DELIVERY": s.delivery,

@@ -12,9 +12,12 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import structlog
+from confluent_kafka import TopicPartition
 
 from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream import consumer_loop
@@ -46,12 +49,12 @@ class FakeProducer:
         return 0
 
 
-@pytest.fixture
-def idle_loop() -> Iterator[tuple[ConsumerLoop, FakeConsumer]]:
-    settings = StreamSettings(kafka_bootstrap_servers="127.0.0.1:9", commit_interval_s=INTERVAL_S)
+@contextmanager
+def consumer_loop_of(**settings: Any) -> Iterator[ConsumerLoop]:
+    """A ``ConsumerLoop`` that never runs: its consumer points nowhere, no handler, no sink."""
     event_loop = asyncio.new_event_loop()
     loop = ConsumerLoop(
-        settings=settings,
+        settings=StreamSettings(kafka_bootstrap_servers="127.0.0.1:9", **settings),
         new_producer=FakeProducer,  # type: ignore[arg-type]
         loop=event_loop,
         handler=None,  # type: ignore[arg-type]
@@ -60,13 +63,19 @@ def idle_loop() -> Iterator[tuple[ConsumerLoop, FakeConsumer]]:
         dropped=None,  # type: ignore[arg-type]
     )
     real = loop.consumer
-    fake = FakeConsumer()
-    loop.consumer = fake  # type: ignore[assignment]
     try:
-        yield loop, fake
+        yield loop
     finally:
         real.close()
         event_loop.close()
+
+
+@pytest.fixture
+def idle_loop() -> Iterator[tuple[ConsumerLoop, FakeConsumer]]:
+    with consumer_loop_of(commit_interval_s=INTERVAL_S) as loop:
+        fake = FakeConsumer()
+        loop.consumer = fake  # type: ignore[assignment]
+        yield loop, fake
 
 
 def test_an_idle_thread_waits_for_records_until_the_next_commit_is_due(
@@ -152,29 +161,14 @@ def test_a_partition_whose_records_come_late_still_gets_the_free_slots(
     the hand-over limit (16 + 4) with records waiting beyond their partitions' caps; the eighth
     partition's records, a moment later, must still take the 2 API slots left free (they used
     to wait for a whole API round trip)."""
-    settings = StreamSettings(
-        kafka_bootstrap_servers="127.0.0.1:9",
-        max_in_flight=16,
-        max_in_flight_per_partition=2,
-        ordering="key",
-    )
-    loop = ConsumerLoop(
-        settings=settings,
-        new_producer=FakeProducer,  # type: ignore[arg-type]
-        loop=asyncio.new_event_loop(),
-        handler=None,  # type: ignore[arg-type]
-        metrics=StreamMetrics(),
-        auth_paused=lambda: False,
-        dropped=None,  # type: ignore[arg-type]
-    )
-    started: list[tuple[str, int, int]] = []
+    with consumer_loop_of(max_in_flight=16, max_in_flight_per_partition=2, ordering="key") as loop:
+        started: list[tuple[str, int, int]] = []
 
-    def start(key: tuple[str, int], msg: FakeRecord) -> None:
-        started.append((*key, msg.offset()))
-        loop.futures[started[-1]] = concurrent.futures.Future()
+        def start(key: tuple[str, int], msg: FakeRecord) -> None:
+            started.append((*key, msg.offset()))
+            loop.futures[started[-1]] = concurrent.futures.Future()
 
-    monkeypatch.setattr(loop, "_start", start)
-    try:
+        monkeypatch.setattr(loop, "_start", start)
         for partition in range(8):
             loop.ledgers[("jobs", partition)] = PartitionLedger("jobs", partition)
         for partition in range(1, 8):
@@ -186,6 +180,35 @@ def test_a_partition_whose_records_come_late_still_gets_the_free_slots(
             loop.ledgers[("jobs", 0)].add(FakeRecord("jobs", 0, offset))  # type: ignore[arg-type]
         loop._dispatch()
         assert [s for s in started if s[1] == 0] == [("jobs", 0, 0), ("jobs", 0, 1)]
-    finally:
-        loop.consumer.close()
-        loop.loop.close()
+
+
+class AssigningConsumer:
+    """What ``_on_assign`` calls on the consumer librdkafka hands it."""
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        del partitions
+
+
+@pytest.mark.parametrize(
+    ("overrides", "warned"),
+    [
+        ({"ordering": "partition"}, True),  # 3 partitions x 1 < 32
+        ({"ordering": "partition", "max_in_flight": 3}, False),
+        ({"ordering": "partition", "max_in_flight_per_partition": 11}, False),
+        ({}, False),  # key order: distinct keys may fill every slot
+    ],
+)
+def test_assignment_says_when_partition_order_cannot_fill_the_cap(
+    overrides: dict[str, Any], warned: bool
+) -> None:
+    with consumer_loop_of(**overrides) as loop, structlog.testing.capture_logs() as events:
+        loop._on_assign(
+            AssigningConsumer(),  # type: ignore[arg-type]
+            [TopicPartition("jobs", p) for p in range(3)],
+        )
+    unfillable = [e for e in events if e["event"] == "slots_unfillable"]
+    assert bool(unfillable) == warned
+    if warned:
+        assert unfillable[0]["fillable"] == 3
+        assert unfillable[0]["max_in_flight"] == 32
+        assert "BGCUT_ORDERING=key" in unfillable[0]["hint"]

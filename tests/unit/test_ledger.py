@@ -99,6 +99,17 @@ def test_key_order_waits_for_the_same_key_only() -> None:
     assert ledger.next_startable(10, "key") is None  # 3 waits for 1
 
 
+def test_key_order_runs_keyless_records_one_at_a_time_in_offset_order() -> None:
+    """Records without a key share one: a keyless topic keeps strict order under the default."""
+    ledger = ledger_of(0, 1, 2, 3, keys=[None, b"a", None, None])
+    assert ledger.next_startable(32, "key").offset() == 0  # type: ignore[union-attr]
+    assert ledger.next_startable(32, "key").offset() == 1  # type: ignore[union-attr]
+    assert ledger.next_startable(32, "key") is None  # 2 and 3 wait for 0
+    ledger.finish(0, outcome(0))
+    assert ledger.next_startable(32, "key").offset() == 2  # type: ignore[union-attr]
+    assert ledger.next_startable(32, "key") is None  # 3 waits for 2
+
+
 def test_replayed_or_older_records_are_refused() -> None:
     ledger = ledger_of(5)
     assert not ledger.add(FakeMessage(5))  # type: ignore[arg-type]

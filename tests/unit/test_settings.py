@@ -38,3 +38,30 @@ def test_client_key_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.api_key.get_secret_value() == "sk-secret-123"
     assert "sk-secret-123" not in repr(settings)
     assert "sk-secret-123" not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("env", "ordering", "per_partition"),
+    [
+        ({}, "key", 32),  # distinct keys may fill every slot, whatever the partition count
+        ({"BGCUT_MAX_IN_FLIGHT": "64"}, "key", 64),
+        ({"BGCUT_ORDERING": "partition"}, "partition", 1),  # strict, as partition order means
+        ({"BGCUT_ORDERING": "partition", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": "4"}, "partition", 4),
+        ({"BGCUT_MAX_IN_FLIGHT_PER_PARTITION": "2"}, "key", 2),
+    ],
+)
+def test_per_partition_cap_defaults_to_what_the_ordering_can_fill(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], ordering: str, per_partition: int
+) -> None:
+    """Unset, the per-partition cap agrees with the ordering and the global cap: key order may
+    use every slot (a key's records still run one at a time), partition order runs strictly."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = StreamSettings()
+    assert (settings.ordering, settings.max_in_flight_per_partition) == (ordering, per_partition)
+
+
+def test_per_partition_cap_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCUT_MAX_IN_FLIGHT_PER_PARTITION", "0")
+    with pytest.raises(ValueError, match="max_in_flight_per_partition"):
+        StreamSettings()

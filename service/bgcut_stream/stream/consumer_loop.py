@@ -415,8 +415,25 @@ class ConsumerLoop(threading.Thread):
         log.info("partitions_assigned", partitions=[tp.partition for tp in partitions])
         if not partitions:
             return
+        self._warn_unfillable()
         consumer.incremental_assign(partitions)
         self.pausing.assigned(keys)
+
+    def _warn_unfillable(self) -> None:
+        """Say so when partition order cannot fill the cap (partitions x per-partition cap).
+
+        The slots panel would otherwise show the rest idle while lag rises.
+        """
+        per, cap = self.settings.max_in_flight_per_partition, self.settings.max_in_flight
+        fillable = len(self.ledgers) * per
+        if self.settings.ordering == "partition" and fillable < cap:
+            log.warning(
+                "slots_unfillable",
+                fillable=fillable,
+                max_in_flight=cap,
+                hint=f"partition order runs {per} job(s) a partition on {len(self.ledgers)} "
+                "partition(s); BGCUT_ORDERING=key runs other keys alongside",
+            )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]

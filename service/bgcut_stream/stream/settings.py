@@ -10,9 +10,9 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bgcut_stream.observability.logging import log_level
@@ -77,9 +77,19 @@ class StreamSettings(BaseSettings):
     transactional_id: str | None = Field(
         default=None, description="Default: <group>-<hostname>-<pid>; must differ per instance."
     )
-    max_in_flight_per_partition: int = Field(default=1, ge=1)
+    max_in_flight_per_partition: int = Field(
+        default=1,
+        ge=1,
+        description="Jobs of one partition calling the API at once. Unset: 1 under partition "
+        "order (strict), max_in_flight under key order (any slot may take any key's next job).",
+    )
     max_in_flight: int = Field(default=32, ge=1)
-    ordering: Literal["partition", "key"] = "partition"
+    ordering: Literal["partition", "key"] = Field(
+        default="key",
+        description="key: a key's records run one at a time, in offset order, other keys "
+        "alongside (records without a key share one); partition: by offset within the "
+        "per-partition cap. Results and offsets are committed in offset order either way.",
+    )
     partition_buffer: int = Field(default=64, ge=1, description="Buffered records before pausing.")
     job_attempts: int = Field(default=3, ge=1, description="Whole-job tries for retriable errors.")
     job_retry_backoff_s: float = 1.0
@@ -104,6 +114,15 @@ class StreamSettings(BaseSettings):
     metrics_port: int = 9400
     log_level: str = "INFO"
     log_json: bool = True
+
+    @model_validator(mode="after")
+    def _per_partition_default(self) -> Self:
+        """The per-partition cap agrees with the ordering and the global cap unless set."""
+        if "max_in_flight_per_partition" not in self.model_fields_set:
+            self.max_in_flight_per_partition = (
+                1 if self.ordering == "partition" else self.max_in_flight
+            )
+        return self
 
     @field_validator("kafka_config")
     @classmethod
