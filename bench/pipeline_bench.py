@@ -584,7 +584,6 @@ VARYING = [Cell(64, 100, 1, jitter=0.5), Cell(64, 400, 1, jitter=0.5)]
 # registry, in transactions), and the service with a default Helm install's settings
 # (``chart_defaults.py``), whose ideal counts the slots its ordering lets it fill.
 OUTSIDE_CELL = Cell(64, 100, 1)
-ORDER_SETTINGS = {"BGCUT_MAX_IN_FLIGHT", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION", "BGCUT_ORDERING"}
 OUTSIDE_HEADERS = [
     "case", "jobs", "ideal jobs/s (slots it can fill)", "upstream publish rate jobs/s",
     "service runs", "service jobs/s", "service % of ideal", "service slots busy % (of its cap)",
@@ -607,10 +606,13 @@ def chart_case(env: Mapping[str, str]) -> Case:
     """The chart's defaults on the bench's 8 partitions and distinct keys: exactly ``env``, what
     it leaves unset decided by the service as it would be in the pod. Its ideal counts the
     slots the ordering can fill: partitions x the per-partition cap, at most the cap."""
-    resolved = StreamSettings(
-        **{k.removeprefix("BGCUT_").lower(): v for k, v in env.items() if k in ORDER_SETTINGS}
+    per_partition = env.get("BGCUT_MAX_IN_FLIGHT_PER_PARTITION")
+    resolved = StreamSettings.model_construct(  # env as given: no validation, no os.environ
+        ordering=env["BGCUT_ORDERING"],
+        max_in_flight=int(env["BGCUT_MAX_IN_FLIGHT"]),
+        max_in_flight_per_partition=None if per_partition is None else int(per_partition),
     )
-    cap, per = resolved.max_in_flight, resolved.max_in_flight_per_partition
+    cap, per = resolved.max_in_flight, resolved.per_partition_cap
     fillable = min(cap, PARTITIONS * per)
     name = (
         f"Helm chart defaults: {resolved.ordering} order, {per} a partition, cap {cap}, "

@@ -101,6 +101,7 @@ def service_run(bootstrap: str, api: str, work: Path, unique: str | None) -> tup
         "BGCUT_UPLOADS_TOPIC": settings.uploads_topic,
         "BGCUT_GROUP_ID": settings.group_id,
         "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(PER_PARTITION),
+        "BGCUT_ORDERING": "partition",  # as its README table was measured
         "BGCUT_ARTIFACT_STORE": f"file://{work / 'artifacts'}",
         "BGCUT_METRICS_PORT": str(port),
         "BGCUT_LOG_LEVEL": "WARNING",

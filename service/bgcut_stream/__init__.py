@@ -1,3 +1,3 @@
 """bgcut-stream: Kafka image jobs in, background-removed images out (BackgroundCut API v3)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

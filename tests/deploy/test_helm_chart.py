@@ -30,6 +30,7 @@ ALL_ON = [
     "kafka.tls.caKey=ca.crt",
     "kafka.schemaRegistryUrl=https://registry:8081",
     "kafka.schemaRegistry.existingSecret=registry-auth",
+    "processing.maxInFlightPerPartition=4",
 ]
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
 
@@ -135,6 +136,24 @@ def test_every_feature_renders_valid(helm: str) -> None:
         if d["kind"] == "ConfigMap" and d["metadata"]["name"] == source["configMapRef"]["name"]
     ]
     assert env | set(config["data"]) <= known
+
+
+def test_a_default_install_lets_keys_fill_every_slot(helm: str) -> None:
+    """Key order and no per-partition cap by default (the service derives it from the ordering:
+    every slot under key order); a cap set in values reaches the ConfigMap as given."""
+    defaults = by_kind(render(helm, "api.key=x"))["ConfigMap"]["data"]
+    assert defaults["BGCUT_ORDERING"] == "key"
+    assert "BGCUT_MAX_IN_FLIGHT_PER_PARTITION" not in defaults
+    strict = by_kind(
+        render(
+            helm,
+            "api.key=x",
+            "processing.ordering=partition",
+            "processing.maxInFlightPerPartition=4",
+        )
+    )["ConfigMap"]["data"]
+    assert strict["BGCUT_ORDERING"] == "partition"
+    assert strict["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"] == "4"
 
 
 def test_replicas_never_exceed_partitions(helm: str) -> None:

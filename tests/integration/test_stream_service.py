@@ -319,9 +319,9 @@ def test_sigterm_mid_batch_loses_nothing(
 ) -> None:
     """SIGTERM while jobs are in flight: exit 0 after draining; a restart finishes the rest."""
     server.set_faults(latency_ms=150)
-    # 4 at a time: the batch outlasts the first results, and 4 jobs are in flight to drain
+    # 3 at a time: the batch outlasts the first results, and 3 jobs are in flight to drain
     harness = StreamHarness(
-        kafka_bootstrap, server.url, tmp_path / "artifacts", overrides={"max_in_flight": 4}
+        kafka_bootstrap, server.url, tmp_path / "artifacts", overrides={"max_in_flight": 3}
     )
     ids = [f"batch-{i}" for i in range(24)]
     harness.publish(
@@ -526,7 +526,7 @@ def test_defaults_fill_every_slot_from_one_partition_and_keep_each_keys_order(
     """With the ordering and per-partition cap left at their defaults (as a default Helm install
     leaves them), one partition's distinct keys take every slot of the cap, while a key's own
     records still run one at a time in offset order."""
-    server.set_faults(latency_ms=150)
+    server.set_faults(latency_ms=300)  # a job outlasts the start of all 8 on a slow machine
     cap = 8
     harness = StreamHarness(
         kafka_bootstrap, server.url, tmp_path / "a", partitions=1, overrides={"max_in_flight": cap}

@@ -135,7 +135,6 @@ class StreamHarness:
                 "BGCUT_METRICS_PORT": str(metrics_port),
                 "BGCUT_METRICS_HOST": "127.0.0.1",
                 "BGCUT_DRAIN_TIMEOUT_S": str(s.drain_timeout_s),
-                "BGCUT_MAX_IN_FLIGHT_PER_PARTITION": str(s.max_in_flight_per_partition),
                 "BGCUT_ORDERING": s.ordering,
                 "BGCUT_MAX_IN_FLIGHT": str(s.max_in_flight),
                 "BGCUT_PARTITION_BUFFER": str(s.partition_buffer),
@@ -146,6 +145,8 @@ class StreamHarness:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if s.max_in_flight_per_partition is not None:  # else the process derives it, as here
+            env["BGCUT_MAX_IN_FLIGHT_PER_PARTITION"] = str(s.max_in_flight_per_partition)
         return env
 
     def spawn(self, log: Path, **extra_env: str) -> tuple[subprocess.Popen[bytes], int]:

@@ -23,6 +23,8 @@ from bgcut_stream.observability.metrics import StreamMetrics
 from bgcut_stream.stream import consumer_loop
 from bgcut_stream.stream.consumer_loop import MAX_WAIT_S, POLL_S, ConsumerLoop
 from bgcut_stream.stream.ledger import PartitionLedger
+from bgcut_stream.stream.outcome import Outcome
+from bgcut_stream.stream.pausing import PausingManager
 from bgcut_stream.stream.settings import StreamSettings
 from tests.support.clock import Clock
 
@@ -47,6 +49,13 @@ class FakeConsumer:
 class FakeProducer:
     def poll(self, timeout: float) -> int:
         return 0
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BGCUT_ORDERING", "BGCUT_MAX_IN_FLIGHT", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("BGCUT_PARTITION_BUFFER", raising=False)
 
 
 @contextmanager
@@ -153,6 +162,9 @@ class FakeRecord:
     def key(self) -> bytes:
         return f"{self._at[1]}-{self._at[2]}".encode()  # distinct keys
 
+    def error(self) -> None:
+        return None
+
 
 def test_a_partition_whose_records_come_late_still_gets_the_free_slots(
     monkeypatch: pytest.MonkeyPatch,
@@ -196,6 +208,7 @@ class AssigningConsumer:
         ({"ordering": "partition", "max_in_flight": 3}, False),
         ({"ordering": "partition", "max_in_flight_per_partition": 11}, False),
         ({}, False),  # key order: distinct keys may fill every slot
+        ({"max_in_flight_per_partition": 1}, True),  # key order capped as the old default was
     ],
 )
 def test_assignment_says_when_partition_order_cannot_fill_the_cap(
@@ -211,4 +224,51 @@ def test_assignment_says_when_partition_order_cannot_fill_the_cap(
     if warned:
         assert unfillable[0]["fillable"] == 3
         assert unfillable[0]["max_in_flight"] == 32
-        assert "BGCUT_ORDERING=key" in unfillable[0]["hint"]
+        hint = unfillable[0]["hint"]
+        key_order = overrides.get("ordering", "key") == "key"
+        assert ("BGCUT_MAX_IN_FLIGHT_PER_PARTITION" if key_order else "BGCUT_ORDERING=key") in hint
+
+
+class PauseRecorder:
+    """The consumer as ``PausingManager`` drives it: which partitions it was told to pause."""
+
+    def __init__(self) -> None:
+        self.paused: set[int] = set()
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused |= {tp.partition for tp in partitions}
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused -= {tp.partition for tp in partitions}
+
+
+def test_finished_records_behind_a_running_one_fill_the_buffer_and_pause_the_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow first job must not let the rest of its partition pile up uncommitted (held in
+    memory and run again after a crash): finished records count towards the buffer, and the
+    partition resumes once the commit has taken them."""
+    with consumer_loop_of(max_in_flight=32, partition_buffer=8, ordering="key") as loop:
+        recorder = PauseRecorder()
+        loop.pausing = PausingManager(recorder)  # type: ignore[arg-type]
+        loop.pausing.assigned([("jobs", 0)])
+        ledger = loop.ledgers[("jobs", 0)] = PartitionLedger("jobs", 0)
+        monkeypatch.setattr(loop, "_start", lambda key, msg: None)
+        for offset in range(6):
+            loop._accept(FakeRecord("jobs", 0, offset))  # type: ignore[arg-type]
+        loop._dispatch()  # all six run at once (distinct keys)
+        for offset in range(1, 5):  # four finish behind the slow first one
+            ledger.finish(offset, Outcome(()))
+        for offset in range(6, 9):
+            loop._accept(FakeRecord("jobs", 0, offset))  # type: ignore[arg-type]
+        assert recorder.paused == set()  # 4 finished + 3 waiting: below the buffer of 8
+        loop._dispatch()
+        assert ledger.running == 5  # the slow first job, offset 5 and the three new ones
+        for offset in range(5, 9):
+            ledger.finish(offset, Outcome(()))
+        loop._dispatch()
+        assert recorder.paused == {0}  # 8 finished and uncommitted behind the first
+        ledger.finish(0, Outcome(()))
+        assert ledger.take_committable(consumer_position=9) == (9, [])
+        loop._dispatch()
+        assert recorder.paused == set()

@@ -40,6 +40,14 @@ def test_client_key_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk-secret-123" not in str(settings.model_dump())
 
 
+@pytest.fixture
+def no_concurrency_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the ambient BGCUT_* concurrency settings leak into these tests."""
+    for name in ("BGCUT_ORDERING", "BGCUT_MAX_IN_FLIGHT", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_concurrency_env")
 @pytest.mark.parametrize(
     ("env", "ordering", "per_partition"),
     [
@@ -58,7 +66,18 @@ def test_per_partition_cap_defaults_to_what_the_ordering_can_fill(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = StreamSettings()
-    assert (settings.ordering, settings.max_in_flight_per_partition) == (ordering, per_partition)
+    assert (settings.ordering, settings.per_partition_cap) == (ordering, per_partition)
+
+
+@pytest.mark.usefixtures("no_concurrency_env")
+def test_an_unset_per_partition_cap_follows_later_changes() -> None:
+    """Derived when read, not frozen at construction: a copy with another ordering or cap (or
+    settings rebuilt from a dump) gets that one's default."""
+    settings = StreamSettings()
+    assert settings.max_in_flight_per_partition is None
+    assert settings.model_copy(update={"ordering": "partition"}).per_partition_cap == 1
+    assert settings.model_copy(update={"max_in_flight": 4}).per_partition_cap == 4
+    assert StreamSettings(**settings.model_dump()).per_partition_cap == 32
 
 
 def test_per_partition_cap_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

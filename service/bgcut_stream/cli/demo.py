@@ -127,7 +127,6 @@ def demo(
             group_id=f"demo-{run}",
             artifact_store=f"file://{artifacts.resolve()}",
             metrics_port=0,
-            max_in_flight_per_partition=2,
         )
         ensure_topics(settings)
         count = _publish(settings)

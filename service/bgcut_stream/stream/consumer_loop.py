@@ -113,7 +113,7 @@ class ConsumerLoop(threading.Thread):
         self._wake_deficit = max(1, prefetch // 4)
         # the same per partition: the handler holds a partition slot around the API work too,
         # so a finishing job's successor in its partition starts without this thread
-        per_partition = settings.max_in_flight_per_partition
+        per_partition = settings.per_partition_cap
         self._partition_limit = per_partition + _prefetch(per_partition)
         self.ledgers: dict[Key, PartitionLedger] = {}
         self._rotation = 0  # which partition's records are handed over first next time
@@ -216,7 +216,7 @@ class ConsumerLoop(threading.Thread):
         ledger = self.ledgers.get(key)
         if ledger is None or not ledger.add(msg):  # revoked meanwhile, or seen already
             return
-        if ledger.waiting >= self.settings.partition_buffer:
+        if ledger.buffered >= self.settings.partition_buffer:
             self.pausing.mark(key, BACKPRESSURE, on=True)
 
     def _dispatch(self) -> int:
@@ -235,14 +235,26 @@ class ConsumerLoop(threading.Thread):
             first = self._rotation % len(order)
             order = order[first:] + order[:first]
             self._rotation += 1
-        cap = self.settings.max_in_flight_per_partition
+        cap = self.settings.per_partition_cap
         within = sum(min(ledger.running, cap) for ledger in self.ledgers.values())
         started = self._hand_over(order, cap, self._dispatch_limit - within)
         started += self._hand_over(order, self._partition_limit, self._room())
-        for key, ledger in self.ledgers.items():
-            if ledger.waiting <= self.settings.partition_buffer // 2:
-                self.pausing.mark(key, BACKPRESSURE, on=False)
+        self._backpressure()
         return started
+
+    def _backpressure(self) -> None:
+        """Pause a partition holding ``partition_buffer`` records not running; resume at half.
+
+        Finished records count as well as waiting ones: with several of a partition's jobs at
+        once, a slow first one holds every later one uncommitted (in memory, and run again after
+        a crash or a drain deadline); without the bound they would pile up while it runs.
+        """
+        buffer = self.settings.partition_buffer
+        for key, ledger in self.ledgers.items():
+            if ledger.buffered >= buffer:
+                self.pausing.mark(key, BACKPRESSURE, on=True)
+            elif ledger.buffered <= buffer // 2:
+                self.pausing.mark(key, BACKPRESSURE, on=False)
 
     def _hand_over(self, order: list[Key], limit: int, budget: int) -> int:
         """Start up to ``budget`` records, each partition up to ``limit`` handed over at once."""
@@ -420,20 +432,26 @@ class ConsumerLoop(threading.Thread):
         self.pausing.assigned(keys)
 
     def _warn_unfillable(self) -> None:
-        """Say so when partition order cannot fill the cap (partitions x per-partition cap).
+        """Say so when the assigned partitions cannot fill the cap (partitions x per-partition cap).
 
         The slots panel would otherwise show the rest idle while lag rises.
         """
-        per, cap = self.settings.max_in_flight_per_partition, self.settings.max_in_flight
+        per, cap = self.settings.per_partition_cap, self.settings.max_in_flight
         fillable = len(self.ledgers) * per
-        if self.settings.ordering == "partition" and fillable < cap:
-            log.warning(
-                "slots_unfillable",
-                fillable=fillable,
-                max_in_flight=cap,
-                hint=f"partition order runs {per} job(s) a partition on {len(self.ledgers)} "
-                "partition(s); BGCUT_ORDERING=key runs other keys alongside",
-            )
+        if fillable >= cap:
+            return
+        if self.settings.ordering == "partition":
+            hint = "BGCUT_ORDERING=key runs a partition's other keys alongside"
+        else:
+            hint = "raise BGCUT_MAX_IN_FLIGHT_PER_PARTITION, or unset it to let keys use every slot"
+        log.warning(
+            "slots_unfillable",
+            fillable=fillable,
+            max_in_flight=cap,
+            per_partition=per,
+            partitions=len(self.ledgers),
+            hint=hint,
+        )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]

@@ -132,7 +132,7 @@ class JobHandler:
         key = (msg.topic(), msg.partition())
         slot = self._partition_slots.get(key)
         if slot is None:
-            slot = asyncio.Semaphore(self.settings.max_in_flight_per_partition)
+            slot = asyncio.Semaphore(self.settings.per_partition_cap)
             self._partition_slots[key] = slot
         return slot
 

@@ -69,6 +69,14 @@ class PartitionLedger:
         """Records consumed but not started."""
         return len(self._waiting)
 
+    @property
+    def buffered(self) -> int:
+        """Records held here but not running: waiting to start, or finished and uncommitted.
+
+        A finished record waits for the next commit, or behind an earlier record still running.
+        """
+        return len(self._entries) - self.running
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -10,9 +10,9 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bgcut_stream.observability.logging import log_level
@@ -77,11 +77,12 @@ class StreamSettings(BaseSettings):
     transactional_id: str | None = Field(
         default=None, description="Default: <group>-<hostname>-<pid>; must differ per instance."
     )
-    max_in_flight_per_partition: int = Field(
-        default=1,
+    max_in_flight_per_partition: int | None = Field(
+        default=None,
         ge=1,
         description="Jobs of one partition calling the API at once. Unset: 1 under partition "
-        "order (strict), max_in_flight under key order (any slot may take any key's next job).",
+        "order (strict), max_in_flight under key order (any slot may take any key's next job); "
+        "read it as per_partition_cap.",
     )
     max_in_flight: int = Field(default=32, ge=1)
     ordering: Literal["partition", "key"] = Field(
@@ -115,15 +116,6 @@ class StreamSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    @model_validator(mode="after")
-    def _per_partition_default(self) -> Self:
-        """The per-partition cap agrees with the ordering and the global cap unless set."""
-        if "max_in_flight_per_partition" not in self.model_fields_set:
-            self.max_in_flight_per_partition = (
-                1 if self.ordering == "partition" else self.max_in_flight
-            )
-        return self
-
     @field_validator("kafka_config")
     @classmethod
     def _json_object(cls, value: SecretStr) -> SecretStr:
@@ -151,6 +143,16 @@ class StreamSettings(BaseSettings):
             base["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         base.update(extra)
         return base
+
+    @property
+    def per_partition_cap(self) -> int:
+        """Jobs of one partition at once: as set, else what the ordering can use.
+
+        Key order: every slot (a key's records still run one at a time); partition order: 1.
+        """
+        if self.max_in_flight_per_partition is not None:
+            return self.max_in_flight_per_partition
+        return self.max_in_flight if self.ordering == "key" else 1
 
     @property
     def done_table(self) -> str:
