@@ -110,6 +110,20 @@ def test_key_order_runs_keyless_records_one_at_a_time_in_offset_order() -> None:
     assert ledger.next_startable(32, "key") is None  # 3 waits for 2
 
 
+def test_held_back_counts_waiting_and_finished_behind_a_running_record_only() -> None:
+    ledger = ledger_of(0, 1, 2, 3, 4, 5)
+    for _ in range(4):
+        ledger.next_startable(4, "partition")  # 0-3 run, 4 and 5 wait
+    assert ledger.held_back == 2
+    ledger.finish(0, outcome(0))  # a finished prefix: the next commit takes it
+    assert ledger.held_back == 2
+    ledger.finish(2, outcome(2))  # behind 1, still running: held back
+    ledger.finish(3, outcome(3))
+    assert ledger.held_back == 4
+    ledger.finish(1, outcome(1))  # 0-3 are now the prefix
+    assert ledger.held_back == 2
+
+
 def test_replayed_or_older_records_are_refused() -> None:
     ledger = ledger_of(5)
     assert not ledger.add(FakeMessage(5))  # type: ignore[arg-type]

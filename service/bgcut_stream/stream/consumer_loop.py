@@ -216,7 +216,8 @@ class ConsumerLoop(threading.Thread):
         ledger = self.ledgers.get(key)
         if ledger is None or not ledger.add(msg):  # revoked meanwhile, or seen already
             return
-        if ledger.buffered >= self.settings.partition_buffer:
+        buffer = self.settings.partition_buffer
+        if ledger.buffered >= buffer and ledger.held_back >= buffer:  # the first bounds the second
             self.pausing.mark(key, BACKPRESSURE, on=True)
 
     def _dispatch(self) -> int:
@@ -243,17 +244,20 @@ class ConsumerLoop(threading.Thread):
         return started
 
     def _backpressure(self) -> None:
-        """Pause a partition holding ``partition_buffer`` records not running; resume at half.
+        """Pause a partition holding back ``partition_buffer`` records; resume at half.
 
-        Finished records count as well as waiting ones: with several of a partition's jobs at
-        once, a slow first one holds every later one uncommitted (in memory, and run again after
-        a crash or a drain deadline); without the bound they would pile up while it runs.
+        Held back: waiting to start, or finished behind an earlier job still running. With
+        several of a partition's jobs at once, a slow first one holds every later one
+        uncommitted (in memory, and run again after a crash or a drain deadline); without the
+        bound they would pile up while it runs. The finished prefix is not counted: the next
+        commit takes it.
         """
         buffer = self.settings.partition_buffer
         for key, ledger in self.ledgers.items():
-            if ledger.buffered >= buffer:
+            held = ledger.held_back
+            if held >= buffer:
                 self.pausing.mark(key, BACKPRESSURE, on=True)
-            elif ledger.buffered <= buffer // 2:
+            elif held <= buffer // 2:
                 self.pausing.mark(key, BACKPRESSURE, on=False)
 
     def _hand_over(self, order: list[Key], limit: int, budget: int) -> int:

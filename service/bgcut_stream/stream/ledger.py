@@ -71,11 +71,21 @@ class PartitionLedger:
 
     @property
     def buffered(self) -> int:
-        """Records held here but not running: waiting to start, or finished and uncommitted.
-
-        A finished record waits for the next commit, or behind an earlier record still running.
-        """
+        """Records held here but not running: waiting to start, or finished and uncommitted."""
         return len(self._entries) - self.running
+
+    @property
+    def held_back(self) -> int:
+        """Records that neither run nor leave with the next commit.
+
+        Those waiting to start, and those finished behind an earlier record that has not.
+        """
+        committable = 0
+        for entry in self._entries.values():
+            if entry.outcome is None:
+                break
+            committable += 1
+        return len(self._entries) - committable - self.running
 
     def __len__(self) -> int:
         return len(self._entries)
