@@ -91,7 +91,12 @@ class StreamSettings(BaseSettings):
         "alongside (records without a key share one); partition: by offset within the "
         "per-partition cap. Results and offsets are committed in offset order either way.",
     )
-    partition_buffer: int = Field(default=64, ge=1, description="Buffered records before pausing.")
+    partition_buffer: int = Field(
+        default=64,
+        ge=1,
+        description="Records a partition holds back (waiting, or finished behind a running job) "
+        "before it is paused.",
+    )
     job_attempts: int = Field(default=3, ge=1, description="Whole-job tries for retriable errors.")
     job_retry_backoff_s: float = 1.0
     drain_timeout_s: float = 30.0
