@@ -28,6 +28,8 @@ from bgcut_stream.stream.pausing import PausingManager
 from bgcut_stream.stream.settings import StreamSettings
 from tests.support.clock import Clock
 
+pytestmark = pytest.mark.usefixtures("no_concurrency_env")
+
 INTERVAL_S = 60.0  # a commit interval far longer than any stall of this machine
 
 
@@ -49,13 +51,6 @@ class FakeConsumer:
 class FakeProducer:
     def poll(self, timeout: float) -> int:
         return 0
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("BGCUT_ORDERING", "BGCUT_MAX_IN_FLIGHT", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("BGCUT_PARTITION_BUFFER", raising=False)
 
 
 @contextmanager

@@ -40,13 +40,6 @@ def test_client_key_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk-secret-123" not in str(settings.model_dump())
 
 
-@pytest.fixture
-def no_concurrency_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """None of the ambient BGCUT_* concurrency settings leak into these tests."""
-    for name in ("BGCUT_ORDERING", "BGCUT_MAX_IN_FLIGHT", "BGCUT_MAX_IN_FLIGHT_PER_PARTITION"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.mark.usefixtures("no_concurrency_env")
 @pytest.mark.parametrize(
     ("env", "ordering", "per_partition"),
